@@ -1,0 +1,243 @@
+"""The chat tables and every statement on them, as plain functions of a ``sqlite3.Connection``
+that the Store actor runs (writes inside its group-committed transaction)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from actors.chat.model import ChatRecord, StoredMessage
+
+SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS chat_chats (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        description TEXT NOT NULL DEFAULT '',
+        created_by TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        last_activity REAL NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS chat_participants (
+        chat_id TEXT NOT NULL REFERENCES chat_chats(id),
+        user_id TEXT NOT NULL,
+        joined_at REAL NOT NULL,
+        PRIMARY KEY (chat_id, user_id)
+    )""",
+    "CREATE INDEX IF NOT EXISTS chat_participants_user ON chat_participants(user_id)",
+    """CREATE TABLE IF NOT EXISTS chat_messages (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        chat_id TEXT NOT NULL REFERENCES chat_chats(id),
+        user_id TEXT NOT NULL,
+        username TEXT NOT NULL,
+        content TEXT NOT NULL,
+        type TEXT NOT NULL,
+        created_at REAL NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS chat_messages_chat ON chat_messages(chat_id, seq)",
+    """CREATE TABLE IF NOT EXISTS chat_receipts (
+        message_id TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('delivered', 'read')),
+        at REAL NOT NULL,
+        PRIMARY KEY (message_id, user_id, kind)
+    )""",
+)
+
+_MESSAGE_COLUMNS = "seq, id, chat_id, user_id, username, content, type, created_at"
+
+
+def _message(row: tuple[Any, ...]) -> StoredMessage:
+    return StoredMessage(*row)
+
+
+# --- chats ----------------------------------------------------------------------------------------
+def create_chat(
+    chat_id: str,
+    name: str,
+    description: str,
+    creator: str,
+    participants: Iterable[str],
+    now: float,
+) -> Callable[[sqlite3.Connection], ChatRecord]:
+    members = frozenset([creator, *participants])
+
+    def op(db: sqlite3.Connection) -> ChatRecord:
+        db.execute(
+            "INSERT INTO chat_chats (id, name, description, created_by, created_at, "
+            "last_activity) VALUES (?, ?, ?, ?, ?, ?)",
+            (chat_id, name, description, creator, now, now),
+        )
+        db.executemany(
+            "INSERT INTO chat_participants (chat_id, user_id, joined_at) VALUES (?, ?, ?)",
+            [(chat_id, user, now) for user in sorted(members)],
+        )
+        return ChatRecord(chat_id, name, description, creator, now, now, members)
+
+    return op
+
+
+def load_chat(chat_id: str) -> Callable[[sqlite3.Connection], ChatRecord | None]:
+    def op(db: sqlite3.Connection) -> ChatRecord | None:
+        row = db.execute(
+            "SELECT id, name, description, created_by, created_at, last_activity "
+            "FROM chat_chats WHERE id = ?",
+            (chat_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        users = db.execute(
+            "SELECT user_id FROM chat_participants WHERE chat_id = ?", (chat_id,)
+        ).fetchall()
+        chat, name, description, creator, created_at, last_activity = row
+        members = frozenset(u for (u,) in users)
+        return ChatRecord(chat, name, description, creator, created_at, last_activity, members)
+
+    return op
+
+
+def chats_of(user_id: str) -> Callable[[sqlite3.Connection], list[ChatRecord]]:
+    def op(db: sqlite3.Connection) -> list[ChatRecord]:
+        rows = db.execute(
+            "SELECT c.id FROM chat_chats c JOIN chat_participants p ON p.chat_id = c.id "
+            "WHERE p.user_id = ? ORDER BY c.last_activity DESC, c.id",
+            (user_id,),
+        ).fetchall()
+        out: list[ChatRecord] = []
+        for (chat_id,) in rows:
+            record = load_chat(chat_id)(db)
+            if record is not None:
+                out.append(record)
+        return out
+
+    return op
+
+
+# --- messages -------------------------------------------------------------------------------------
+def insert_message(
+    message_id: str,
+    chat_id: str,
+    user_id: str,
+    username: str,
+    content: str,
+    type_: str,
+    now: float,
+) -> Callable[[sqlite3.Connection], StoredMessage]:
+    def op(db: sqlite3.Connection) -> StoredMessage:
+        cursor = db.execute(
+            "INSERT INTO chat_messages (id, chat_id, user_id, username, content, type, "
+            "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (message_id, chat_id, user_id, username, content, type_, now),
+        )
+        db.execute("UPDATE chat_chats SET last_activity = ? WHERE id = ?", (now, chat_id))
+        seq = cursor.lastrowid
+        assert seq is not None
+        return StoredMessage(seq, message_id, chat_id, user_id, username, content, type_, now)
+
+    return op
+
+
+def history(
+    chat_id: str, before: str | None, limit: int
+) -> Callable[[sqlite3.Connection], tuple[list[StoredMessage], bool] | None]:
+    """Newest first; ``before`` is a message id (exclusive). None when ``before`` is unknown."""
+
+    def op(db: sqlite3.Connection) -> tuple[list[StoredMessage], bool] | None:
+        bound = None
+        if before is not None:
+            row = db.execute(
+                "SELECT seq FROM chat_messages WHERE id = ? AND chat_id = ?", (before, chat_id)
+            ).fetchone()
+            if row is None:
+                return None
+            bound = row[0]
+        sql = f"SELECT {_MESSAGE_COLUMNS} FROM chat_messages WHERE chat_id = ?"
+        args: list[Any] = [chat_id]
+        if bound is not None:
+            sql += " AND seq < ?"
+            args.append(bound)
+        sql += " ORDER BY seq DESC LIMIT ?"
+        args.append(limit + 1)
+        rows = db.execute(sql, args).fetchall()
+        return [_message(r) for r in rows[:limit]], len(rows) > limit
+
+    return op
+
+
+# --- receipts -------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class ReceiptResult:
+    found: bool
+    recorded: bool  # False when this user had already confirmed this
+
+
+def record_receipt(
+    message_id: str, chat_id: str, user_id: str, kind: str, now: float
+) -> Callable[[sqlite3.Connection], ReceiptResult]:
+    kinds = ("delivered", "read") if kind == "read" else ("delivered",)  # read implies delivered
+
+    def op(db: sqlite3.Connection) -> ReceiptResult:
+        row = db.execute(
+            "SELECT 1 FROM chat_messages WHERE id = ? AND chat_id = ?", (message_id, chat_id)
+        ).fetchone()
+        if row is None:
+            return ReceiptResult(False, False)
+        recorded = False
+        for k in kinds:
+            cursor = db.execute(
+                "INSERT OR IGNORE INTO chat_receipts (message_id, user_id, kind, at) "
+                "VALUES (?, ?, ?, ?)",
+                (message_id, user_id, k, now),
+            )
+            if k == kind:
+                recorded = cursor.rowcount > 0
+        return ReceiptResult(True, recorded)
+
+    return op
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryStatus:
+    message: StoredMessage
+    participants: frozenset[str]
+    delivered_to: list[str]
+    read_by: list[str]
+    last_update: float
+
+
+def delivery_status(message_id: str) -> Callable[[sqlite3.Connection], DeliveryStatus | None]:
+    def op(db: sqlite3.Connection) -> DeliveryStatus | None:
+        row = db.execute(
+            f"SELECT {_MESSAGE_COLUMNS} FROM chat_messages WHERE id = ?", (message_id,)
+        ).fetchone()
+        if row is None:
+            return None
+        message = _message(row)
+        users = db.execute(
+            "SELECT user_id FROM chat_participants WHERE chat_id = ?", (message.chat_id,)
+        ).fetchall()
+        receipts = db.execute(
+            "SELECT user_id, kind, at FROM chat_receipts WHERE message_id = ? ORDER BY at, user_id",
+            (message_id,),
+        ).fetchall()
+        delivered = [u for u, k, _ in receipts if k == "delivered"]
+        read = [u for u, k, _ in receipts if k == "read"]
+        last = max([message.created_at, *(at for _, _, at in receipts)])
+        return DeliveryStatus(message, frozenset(u for (u,) in users), delivered, read, last)
+
+    return op
+
+
+@dataclass(frozen=True, slots=True)
+class MessageTotals:
+    messages: int
+    delivered: int
+    read: int
+
+
+def totals(db: sqlite3.Connection) -> MessageTotals:
+    (messages,) = db.execute("SELECT COUNT(*) FROM chat_messages").fetchone()
+    counts = dict(db.execute("SELECT kind, COUNT(*) FROM chat_receipts GROUP BY kind").fetchall())
+    return MessageTotals(messages, counts.get("delivered", 0), counts.get("read", 0))

@@ -1,0 +1,227 @@
+"""Connection monitoring: metrics, a bounded event log, statistics and health.
+
+Everything here is a real figure: connections the namespace accepted and refused, how long they
+lasted, rate-limit refusals and invalid requests as they happened. Health also weighs figures the
+caller samples from the runtime (slow-consumer disconnects, the deepest actor mailbox) against
+fixed thresholds, and says which ones are off and what to do about them.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from actors.chat.model import iso
+from actors.clock import Clock
+from actors.runtime import Actor, Reply
+
+EventType = Literal["connect", "disconnect", "error", "rate_limit", "auth_failure"]
+
+# health thresholds (fractions / counts)
+ERROR_RATE_WARNING = 0.05
+ERROR_RATE_CRITICAL = 0.25
+ERROR_RATE_MIN_SAMPLE = 10
+BACKLOG_WARNING = 0.5
+BACKLOG_CRITICAL = 0.9
+SLOW_WARNING = 1
+SLOW_CRITICAL = 10
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionEvent:
+    type: EventType
+    socket_id: str | None
+    user_id: str | None
+    ip: str
+    user_agent: str
+    at: float
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def wire(self) -> dict[str, Any]:
+        return {
+            "type": self.type,
+            "socketId": self.socket_id,
+            "userId": self.user_id,
+            "ipAddress": self.ip,
+            "userAgent": self.user_agent,
+            "timestamp": iso(self.at),
+            "details": self.details,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class EventFilter:
+    limit: int = 50
+    type: str | None = None
+    user_id: str | None = None
+    ip: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeFigures:
+    """Sampled by the caller from the runtime when health is asked for."""
+
+    slow_consumer_disconnects: int
+    deepest_mailbox: str
+    mailbox_depth: int
+    mailbox_capacity: int
+    handler_errors: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class GetMetrics:
+    reply: Reply[dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class GetEvents:
+    filter: EventFilter
+    reply: Reply[list[dict[str, Any]]]
+
+
+@dataclass(frozen=True, slots=True)
+class GetStats:
+    reply: Reply[dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class GetHealth:
+    figures: RuntimeFigures
+    reply: Reply[dict[str, Any]]
+
+
+class MonitorActor(Actor):
+    kind = "chat-monitor"
+    mailbox_size = 4096
+
+    def __init__(self, clock: Clock, *, max_events: int = 1000) -> None:
+        super().__init__()
+        self.clock = clock
+        self.events: deque[ConnectionEvent] = deque(maxlen=max_events)
+        self.active: dict[str, float] = {}  # sid -> connected at
+        self.total = 0
+        self.failed = 0
+        self.errors = 0
+        self.rate_limited = 0
+        self.peak = 0
+        self.closed_count = 0
+        self.closed_seconds = 0.0
+        self.recent_connects: deque[float] = deque()
+        self.last_reset = clock.now()
+        self.ips: Counter[str] = Counter()
+        self.agents: Counter[str] = Counter()
+
+    # --- figures ---------------------------------------------------------------------------------
+    def metrics(self) -> dict[str, Any]:
+        now = self.clock.now()
+        while self.recent_connects and self.recent_connects[0] <= now - 60:
+            self.recent_connects.popleft()
+        durations = self.closed_seconds + sum(now - t for t in self.active.values())
+        count = self.closed_count + len(self.active)
+        return {
+            "totalConnections": self.total,
+            "activeConnections": len(self.active),
+            "failedConnections": self.failed,
+            "averageConnectionDuration": round(durations / count * 1000) if count else 0,
+            "peakConnections": self.peak,
+            "connectionsPerMinute": len(self.recent_connects),
+            "lastReset": iso(self.last_reset),
+        }
+
+    def error_rate(self) -> float:
+        attempts = self.total + self.failed
+        return round((self.failed + self.errors) / attempts, 4) if attempts else 0.0
+
+    def health(self, figures: RuntimeFigures) -> dict[str, Any]:
+        issues: list[str] = []
+        advice: list[str] = []
+        level = 0  # 0 healthy, 1 warning, 2 critical
+        rate = self.error_rate()
+        if self.total + self.failed >= ERROR_RATE_MIN_SAMPLE and rate >= ERROR_RATE_WARNING:
+            critical = rate >= ERROR_RATE_CRITICAL
+            level = max(level, 2 if critical else 1)
+            issues.append(f"Error rate is {rate:.1%} of connection attempts")
+            advice.append("Check client tokens and the auth_failure/error events")
+        slow = figures.slow_consumer_disconnects
+        if slow >= SLOW_WARNING:
+            level = max(level, 2 if slow >= SLOW_CRITICAL else 1)
+            issues.append(f"{slow} client(s) disconnected as slow consumers")
+            advice.append(
+                "Clients cannot keep up: reduce broadcast volume or raise max_outbox_bytes"
+            )
+        if figures.mailbox_capacity > 0:
+            fill = figures.mailbox_depth / figures.mailbox_capacity
+            if fill >= BACKLOG_WARNING:
+                level = max(level, 2 if fill >= BACKLOG_CRITICAL else 1)
+                issues.append(
+                    f"Mailbox backlog: {figures.deepest_mailbox} holds {figures.mailbox_depth} of "
+                    f"{figures.mailbox_capacity} messages"
+                )
+                advice.append("The server is saturated: add capacity or shed load")
+        return {
+            "status": ("healthy", "warning", "critical")[level],
+            "issues": issues,
+            "recommendations": advice,
+            "figures": {
+                "errorRate": rate,
+                "slowConsumerDisconnects": slow,
+                "deepestMailbox": figures.deepest_mailbox,
+                "mailboxDepth": figures.mailbox_depth,
+                "mailboxCapacity": figures.mailbox_capacity,
+                "activeConnections": len(self.active),
+            },
+        }
+
+    # --- handling --------------------------------------------------------------------------------
+    async def handle(self, message: object) -> None:
+        if isinstance(message, ConnectionEvent):
+            self.events.append(message)
+            kind = message.type
+            if kind == "connect" and message.socket_id is not None:
+                self.total += 1
+                self.active[message.socket_id] = message.at
+                self.peak = max(self.peak, len(self.active))
+                self.recent_connects.append(message.at)
+                self.ips[message.ip] += 1
+                self.agents[message.user_agent] += 1
+            elif kind == "disconnect" and message.socket_id is not None:
+                started = self.active.pop(message.socket_id, None)
+                if started is not None:
+                    self.closed_count += 1
+                    self.closed_seconds += max(0.0, message.at - started)
+            elif kind == "auth_failure" or (kind == "rate_limit" and message.socket_id is None):
+                self.failed += 1
+                self.ips[message.ip] += 1
+            elif kind == "rate_limit":
+                self.rate_limited += 1
+            elif kind == "error":
+                self.errors += 1
+        elif isinstance(message, GetMetrics):
+            message.reply.send(self.metrics())
+        elif isinstance(message, GetEvents):
+            f = message.filter
+            picked = [
+                e
+                for e in reversed(self.events)
+                if (f.type is None or e.type == f.type)
+                and (f.user_id is None or e.user_id == f.user_id)
+                and (f.ip is None or e.ip == f.ip)
+            ][: max(0, f.limit)]
+            message.reply.send([e.wire() for e in picked])
+        elif isinstance(message, GetStats):
+            message.reply.send(
+                {
+                    "metrics": self.metrics(),
+                    "recentEvents": [e.wire() for e in list(self.events)[-10:][::-1]],
+                    "topIPs": [{"ip": ip, "count": n} for ip, n in self.ips.most_common(5)],
+                    "topUserAgents": [
+                        {"userAgent": ua, "count": n} for ua, n in self.agents.most_common(5)
+                    ],
+                    "errorRate": self.error_rate(),
+                }
+            )
+        elif isinstance(message, GetHealth):
+            message.reply.send(self.health(message.figures))
+        else:
+            raise TypeError(f"monitor got an unknown message {message!r}")

@@ -1,0 +1,52 @@
+"""The service's clock: real time plus an offset that tests can advance.
+
+Time-based behaviour (throttles, expiry, periodic pushes) reads :meth:`Clock.now` and waits with
+:meth:`Clock.sleep`, never ``time.time()``/``trio.sleep`` directly, so a test can move time forward
+(``--test-clock`` exposes ``POST /api/test/clock``) instead of waiting for it. Advancing wakes every
+sleeper whose deadline has passed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import trio
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.offset_seconds = 0.0
+        self._advanced = trio.Event()
+        self._listeners: list[Callable[[], None]] = []
+
+    def on_advance(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` whenever a test moves the clock (deadline waiters re-check)."""
+        self._listeners.append(listener)
+
+    def now(self) -> float:
+        """Wall-clock epoch seconds (for stamps, windows and expiry)."""
+        return time.time() + self.offset_seconds
+
+    def monotonic(self) -> float:
+        """Monotonic seconds (for intervals)."""
+        return trio.current_time() + self.offset_seconds
+
+    def advance(self, seconds: float) -> None:
+        if seconds < 0:
+            raise ValueError("time only moves forward")
+        self.offset_seconds += seconds
+        advanced, self._advanced = self._advanced, trio.Event()
+        advanced.set()
+        for listener in self._listeners:
+            listener()
+
+    async def sleep(self, seconds: float) -> None:
+        deadline = self.monotonic() + seconds
+        while (remaining := deadline - self.monotonic()) > 0:
+            with trio.move_on_after(remaining):
+                await self._advanced.wait()
+
+    async def sleep_until(self, deadline: float) -> None:
+        """Sleep until ``monotonic()`` reaches ``deadline``."""
+        await self.sleep(deadline - self.monotonic())

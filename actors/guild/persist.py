@@ -1,0 +1,94 @@
+"""Guild events in the Store: one table, written in the Store's group commit, read to rebuild.
+
+Functions here run on the Store's database thread (``store.write(fn)`` / ``store.read(fn)``).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Sequence
+
+import msgspec
+
+from actors.guild.model import GuildEvent
+
+SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS guild_events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        guild_id TEXT NOT NULL,
+        event_id TEXT,
+        kind TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        at REAL NOT NULL,
+        body BLOB NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS guild_events_by_time ON guild_events (guild_id, at)",
+    "CREATE INDEX IF NOT EXISTS guild_events_by_user ON guild_events (guild_id, kind, user_id)",
+    """CREATE UNIQUE INDEX IF NOT EXISTS guild_events_by_id
+        ON guild_events (guild_id, event_id) WHERE event_id IS NOT NULL""",
+)
+
+_encode = msgspec.json.encode
+_decoder = msgspec.json.Decoder(GuildEvent)
+
+
+Op = Callable[[sqlite3.Connection], list[GuildEvent]]
+
+
+def _records(rows: list[tuple[int, bytes]]) -> list[GuildEvent]:
+    return [msgspec.structs.replace(_decoder.decode(body), seq=seq) for seq, body in rows]
+
+
+def insert(events: Sequence[GuildEvent]) -> Op:
+    """A write op: store ``events`` (skipping ids already stored); returns the stored events
+    with their ``seq``, in order."""
+
+    def op(db: sqlite3.Connection) -> list[GuildEvent]:
+        stored: list[GuildEvent] = []
+        for event in events:
+            cursor = db.execute(
+                "INSERT OR IGNORE INTO guild_events (guild_id, event_id, kind, user_id, at, body)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    event.guild_id,
+                    event.event_id,
+                    event.kind,
+                    event.user_id,
+                    event.at,
+                    _encode(event),
+                ),
+            )
+            if cursor.rowcount != 1:  # an id this guild already has
+                continue
+            stored.append(msgspec.structs.replace(event, seq=int(cursor.lastrowid or 0)))
+        return stored
+
+    return op
+
+
+def load_window(guild_id: str, since: float) -> Op:
+    """A read op: the guild's events with ``at > since``, in (at, seq) order."""
+
+    def op(db: sqlite3.Connection) -> list[GuildEvent]:
+        rows = db.execute(
+            "SELECT seq, body FROM guild_events WHERE guild_id = ? AND at > ? ORDER BY at, seq",
+            (guild_id, since),
+        ).fetchall()
+        return _records(rows)
+
+    return op
+
+
+def load_latest_presence(guild_id: str) -> Op:
+    """A read op: each user's latest presence event in the guild (any age), in seq order."""
+
+    def op(db: sqlite3.Connection) -> list[GuildEvent]:
+        rows = db.execute(
+            "SELECT seq, body FROM guild_events WHERE seq IN ("
+            " SELECT MAX(seq) FROM guild_events WHERE guild_id = ? AND kind = 'presence'"
+            " GROUP BY user_id) ORDER BY seq",
+            (guild_id,),
+        ).fetchall()
+        return _records(rows)
+
+    return op

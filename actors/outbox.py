@@ -1,0 +1,93 @@
+"""What actors hand to a connection: encoded frames, and the connection interface they push to.
+
+A frame is encoded ONCE, whoever receives it: a room broadcast builds one :class:`OutFrame` and
+offers the same object to every member. The WebSocket framing of it is built on first use and
+cached, so a thousand native-WebSocket members share one ``bytes`` object; long-polling members
+use the Engine.IO packet bytes directly.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from protocol import engineio
+from protocol.websocket import frame_binary, frame_text
+
+# Frames encoded, by kind ("4" + Socket.IO type digit, or the Engine.IO type): a broadcast is
+# one frame however many receive it (deliveries are counted by the rooms). Read by /metrics.
+ENCODED: dict[bytes, int] = {}
+
+
+class OutFrame:
+    """One outgoing Engine.IO packet (plus binary attachments), shared by every recipient."""
+
+    __slots__ = ("_ws", "attachments", "packet", "size", "volatile")
+
+    def __init__(
+        self, packet: bytes, attachments: tuple[bytes, ...] = (), *, volatile: bool = False
+    ) -> None:
+        self.packet = packet  # a full Engine.IO text packet, e.g. b'42["msg",1]'; b"" for none
+        self.attachments = attachments
+        self.volatile = volatile  # may be dropped, rather than the client cut off, when backed up
+        self.size = len(packet) + sum(len(a) for a in attachments)
+        self._ws: bytes | None = None
+        kind = packet[:2] if packet[:1] == b"4" else packet[:1]
+        ENCODED[kind] = ENCODED.get(kind, 0) + 1
+
+    @property
+    def ws(self) -> bytes:
+        """The WebSocket frames for this packet, built once and shared."""
+        ws = self._ws
+        if ws is None:
+            ws = frame_text(self.packet) if self.packet else b""
+            if self.attachments:
+                ws += b"".join(frame_binary(a) for a in self.attachments)
+            self._ws = ws
+        return ws
+
+    def messages(self) -> list[str | bytes]:
+        """One item per WebSocket message, for transports that send messages (ASGI)."""
+        if not self.packet:
+            return list(self.attachments)
+        return [self.packet.decode(), *self.attachments]
+
+    def polling_items(self) -> list[bytes]:
+        """Items for :func:`protocol.engineio.encode_payload`."""
+        binary: list[bytes] = [engineio.BinaryMessage(a) for a in self.attachments]
+        return [self.packet, *binary] if self.packet else binary
+
+    @classmethod
+    def binary(cls, data: bytes) -> OutFrame:
+        """A bare binary Engine.IO message (no Socket.IO packet in front of it)."""
+        return cls(b"", (data,))
+
+
+def engine_frame(ptype: engineio.PacketType, data: str = "") -> OutFrame:
+    return OutFrame(engineio.encode_packet(ptype, data))
+
+
+# Shared control frames: sent many times, so each send is counted where it happens.
+PING = engine_frame(engineio.PacketType.PING)
+NOOP = engine_frame(engineio.PacketType.NOOP)
+CLOSE = engine_frame(engineio.PacketType.CLOSE)
+ENCODED.clear()
+
+
+def count_sent(frame: OutFrame) -> None:
+    """Count one send of a shared control frame."""
+    kind = frame.packet[:1]
+    ENCODED[kind] = ENCODED.get(kind, 0) + 1
+
+
+class Connection(Protocol):
+    """One Engine.IO connection, as the actors see it: a bounded outbox and a way to end it."""
+
+    sid: str
+    closed: bool
+
+    def push(self, frame: OutFrame) -> None:
+        """Queue ``frame`` without waiting. Past the outbox bound a volatile frame is dropped and
+        any other frame ends the connection as a slow consumer."""
+
+    def close(self, reason: str) -> None:
+        """End the connection (sends an Engine.IO close where the transport still can)."""

@@ -1,0 +1,80 @@
+"""The REST API, driven by its own OpenAPI document (``/openapi.json``) with schemathesis.
+
+Attack: schema-guided random requests (valid and invalid bodies, parameters and headers) to every
+REST operation, with an admin token. Expected: no answer is a server error (5xx) — bad input gets
+a 4xx naming the problem. Bounded for CI (``SCHEMATHESIS_EXAMPLES``, default 25 per operation).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+
+from tests.product_server import READY
+from web.auth import Authenticator
+
+SECRET = "schemathesis-secret-of-a-decent-length"
+EXAMPLES = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "25"))
+# transports and pages, not REST: covered by the protocol and browser suites
+SKIP_PATHS = ("/socket.io/", "/ws/visitors", "/", "/static")
+
+
+@pytest.fixture(scope="module")
+def rest_api(
+    module_server_factory: Callable[..., Any], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Any]:
+    data: Path = tmp_path_factory.mktemp("schemathesis")
+    server = module_server_factory(
+        "tests/product_server.py",
+        "--jwt-secret",
+        SECRET,
+        "--data-dir",
+        str(data),
+        "--ingest-rate-per-ip-per-minute",
+        "0",
+        "--guild-events-per-bot-per-second",
+        "0",
+        ready_marker=READY,
+    )
+    schema = schemathesis.openapi.from_url(f"{server.url}/openapi.json")
+    schema.config.base_url = server.url
+    yield schema.exclude(path=list(SKIP_PATHS))
+
+
+ADMIN = Authenticator(SECRET).issue("fuzzer", role="admin", guilds=["g1"], ttl_seconds=86400)
+
+
+def test_no_rest_operation_answers_a_server_error(rest_api: Any) -> None:
+    failures: list[str] = []
+    operations = 0
+    for result in rest_api.get_all_operations():
+        operation = result.ok()
+        operations += 1
+
+        @given(case=operation.as_strategy())
+        @settings(
+            max_examples=EXAMPLES,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            derandomize=True,
+            database=None,
+        )
+        def no_server_error(case: Any) -> None:
+            response = case.call(headers={"Authorization": f"Bearer {ADMIN}"}, timeout=10)
+            assert response.status_code < 500, (
+                f"{case.method} {case.formatted_path} -> {response.status_code}: "
+                f"{response.text[:300]}"
+            )
+
+        try:
+            no_server_error()
+        except AssertionError as error:
+            failures.append(f"{operation.label}: {error}")
+    assert operations >= 10  # every REST endpoint of the document was exercised
+    assert not failures, "\n".join(failures)

@@ -1,0 +1,207 @@
+"""The interop test server: a small JWT-protected Socket.IO app for real clients to talk to.
+
+    python tests/interop_server.py --port N [--asgi-only] [--max-payload BYTES]
+
+Namespace ``/`` (JWT required: ``auth.token``, ``?token=`` or ``Authorization: Bearer``):
+
+* ``echo`` acks with all its arguments;
+* ``join`` / ``leave`` (room name) ack ``{"ok": true, "room": name}``;
+* ``bcast`` ``{"room", "event", "args"}`` emits ``event`` with ``args`` to the room and acks
+  ``{"ok": true}``; ``bcast-others`` does the same without the sender;
+* ``whoami`` acks the identity ``{"user_id", "name", "role", "namespace"}``;
+* ``ask-client`` emits ``question`` (with the event's arguments) WITH an ack to the sender; when
+  the client answers, the server emits ``answer`` with the client's ack arguments (or
+  ``answer-timeout`` when it does not answer in time). The call runs in the namespace's nursery:
+  a handler must not wait on its own client;
+* ``binary-echo`` acks with its arguments (bytes included) and emits ``binary-back`` with them;
+* ``gc-collect`` (test-only, for tests/hardening) runs a full garbage collection and acks
+  ``{"collected": N, "objects": M, "types": {...}}`` (M: objects the collector tracks
+  afterwards; the 15 commonest types among them);
+* ``crash-room`` (room name; test-only, for tests/hardening) sends that room's actor a message
+  it does not understand, so the actor raises and its supervisor restarts it; acks ``{"ok": true}``.
+
+``--set NAME=VALUE`` (repeatable, test-only) overrides any setting of ``web.settings.Settings``
+(e.g. ``--set ping_interval_ms=300``).
+
+Namespace ``/admin`` (JWT required): ``whoami``.
+
+The JWT secret is ``interop-secret``: tests make tokens with
+``web.auth.Authenticator(SECRET).issue(...)``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import gc
+import os
+import sys
+import tempfile
+import warnings
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import trio
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from actors.session import AckTimeout, Session
+from web.auth import Authenticator, jwt_middleware
+from web.namespace import Ack, Namespace
+from web.server import run
+from web.settings import Settings, _coerce
+
+SECRET = "interop-secret"
+
+
+class Broadcast(msgspec.Struct):
+    room: str
+    event: str
+    args: list[Any] = []
+
+
+def _identity(session: Session) -> dict[str, Any]:
+    ident = session.identity
+    assert ident is not None  # the JWT middleware ran
+    return {
+        "user_id": ident.user_id,
+        "name": ident.name,
+        "role": ident.role,
+        "namespace": session.namespace,
+    }
+
+
+def interop_namespaces(authenticator: Authenticator) -> list[Namespace]:
+    main = Namespace("/")
+    main.use(jwt_middleware(authenticator))
+    admin = Namespace("/admin")
+    admin.use(jwt_middleware(authenticator))
+    nurseries: list[trio.Nursery] = []
+
+    @main.on_startup
+    async def keep_nursery(nursery: trio.Nursery) -> None:
+        nurseries.append(nursery)
+
+    @main.on("echo")
+    async def echo(session: Session, args: list[Any], ack: Ack | None) -> None:
+        if ack is not None:
+            ack(*args)
+
+    @main.on("join", schema=str)
+    async def join(session: Session, room: str, ack: Ack | None) -> None:
+        await main.rooms.join(session, room)
+        if ack is not None:
+            ack({"ok": True, "room": room})
+
+    @main.on("leave", schema=str)
+    async def leave(session: Session, room: str, ack: Ack | None) -> None:
+        await main.rooms.leave(session, room)
+        if ack is not None:
+            ack({"ok": True, "room": room})
+
+    @main.on("bcast", schema=Broadcast)
+    async def bcast(session: Session, message: Broadcast, ack: Ack | None) -> None:
+        await main.emit(message.event, *message.args, to=message.room)
+        if ack is not None:
+            ack({"ok": True})
+
+    @main.on("bcast-others", schema=Broadcast)
+    async def bcast_others(session: Session, message: Broadcast, ack: Ack | None) -> None:
+        await main.emit(message.event, *message.args, to=message.room, exclude=[session.sid])
+        if ack is not None:
+            ack({"ok": True})
+
+    @main.on("whoami")
+    async def whoami(session: Session, args: list[Any], ack: Ack | None) -> None:
+        if ack is not None:
+            ack(_identity(session))
+
+    @main.on("ask-client")
+    async def ask_client(session: Session, args: list[Any], ack: Ack | None) -> None:
+        async def ask() -> None:
+            try:
+                answer = await session.call("question", *args, timeout=5.0)
+            except AckTimeout as err:
+                session.emit("answer-timeout", str(err))
+                return
+            session.emit("answer", *answer)
+
+        nurseries[0].start_soon(ask)
+        if ack is not None:
+            ack({"ok": True})
+
+    @main.on("binary-echo")
+    async def binary_echo(session: Session, args: list[Any], ack: Ack | None) -> None:
+        session.emit("binary-back", *args)
+        if ack is not None:
+            ack(*args)
+
+    @main.on("gc-collect")
+    async def gc_collect(session: Session, args: list[Any], ack: Ack | None) -> None:
+        collected = gc.collect()
+        objects = gc.get_objects()
+        types = Counter(type(o).__qualname__ for o in objects).most_common(15)
+        if ack is not None:
+            ack({"collected": collected, "objects": len(objects), "types": dict(types)})
+
+    @main.on("crash-room", schema=str)
+    async def crash_room(session: Session, room: str, ack: Ack | None) -> None:
+        await main.rooms.registry.tell(room, object())  # a RoomActor raises on unknown messages
+        if ack is not None:
+            ack({"ok": True})
+
+    @admin.on("whoami")
+    async def admin_whoami(session: Session, args: list[Any], ack: Ack | None) -> None:
+        if ack is not None:
+            ack(_identity(session))
+
+    return [main, admin]
+
+
+def main() -> None:
+    from web.app import create_app
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, default=3000)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--asgi-only", action="store_true", help="WebSocket through Quart only")
+    parser.add_argument(
+        "--max-payload", type=int, default=1_000_000, help="max_http_buffer_size_bytes"
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a setting (test-only; repeatable)",
+    )
+    args = parser.parse_args()
+    overrides: dict[str, Any] = {}
+    kinds = {f.name: f.type for f in dataclasses.fields(Settings)}
+    for item in args.set:
+        name, _, raw = item.partition("=")
+        if name not in kinds:
+            parser.error(f"--set: unknown setting {name!r}")
+        overrides[name] = _coerce(kinds[name], raw)
+    settings = Settings(
+        host=args.host,
+        port=args.port,
+        data_dir=os.environ.get("SWITCHBOARD_DATA_DIR") or tempfile.mkdtemp(prefix="interop-"),
+        native_websocket=not args.asgi_only,
+        jwt_secret=SECRET,
+        max_http_buffer_size_bytes=args.max_payload,
+        cors_origins=["*"],
+        log_level="warning",
+    )
+    settings = dataclasses.replace(settings, **overrides)
+    # the short test secret is deliberate; keep PyJWT's key-length warning out of the logs
+    warnings.filterwarnings("ignore", message="The HMAC key is")
+    namespaces = interop_namespaces(Authenticator(SECRET))
+    app = create_app(settings, namespaces)
+    run(app, settings, on_ready=lambda port: print(f"ready on {port}", flush=True))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,12 @@
+"""The app for any ASGI server (trio worker): ``hypercorn --worker-class trio web.asgi:app``.
+
+Settings come from the environment (``SWITCHBOARD_*``). All WebSocket traffic then takes the
+ASGI route (slower than the native path of ``switchboard serve``, same behaviour).
+"""
+
+from __future__ import annotations
+
+from web.app import create_app
+from web.settings import from_sources
+
+app = create_app(from_sources())

@@ -1,0 +1,114 @@
+"""The ``switchboard`` command: ``serve``, ``token``, ``check-config`` and ``reset-demo``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from web.applications import APPLICATIONS
+from web.auth import Authenticator, load_or_create_secret
+from web.settings import Settings, add_arguments, from_sources
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    try:
+        return from_sources(vars(args))
+    except ValueError as err:
+        sys.exit(f"switchboard: {err}")
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    from web.app import create_app
+    from web.server import run
+
+    settings = _settings(args)
+    try:
+        app = create_app(settings)
+    except ValueError as err:  # an application refused one of its settings
+        sys.exit(f"switchboard: {err}")
+    token = app.runtime.authenticator.issue(
+        "admin", name="Admin", role="admin", ttl_seconds=settings.token_ttl_seconds
+    )
+
+    def ready(port: int) -> None:
+        host = settings.host if ":" not in settings.host else f"[{settings.host}]"
+        print(f"Switchboard listening on http://{host}:{port}/", flush=True)
+        print(f"Admin token (valid {settings.token_ttl_seconds}s):\n{token}", flush=True)
+        print(f"Dashboard: http://{host}:{port}/#token={token}", flush=True)
+
+    run(app, settings, on_ready=ready)
+
+
+def cmd_check_config(args: argparse.Namespace) -> None:
+    """Print the effective settings (secrets masked), or refuse invalid ones with exit code 2."""
+    import json
+
+    try:
+        settings = from_sources(vars(args))
+        for install in APPLICATIONS:  # the applications' own checks, without starting anything
+            check = getattr(sys.modules[install.__module__], "check_settings", None)
+            if check is not None:
+                check(settings)
+    except ValueError as err:
+        print(f"switchboard: {err}", file=sys.stderr)
+        sys.exit(2)
+    print(json.dumps(settings.masked(), indent=2, sort_keys=False))
+
+
+def cmd_token(args: argparse.Namespace) -> None:
+    settings = _settings(args)
+    auth = Authenticator(
+        load_or_create_secret(settings.data_path, settings.jwt_secret),
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+    )
+    guilds = [g for g in (args.guilds or "").split(",") if g]
+    ttl = args.ttl if args.ttl is not None else settings.token_ttl_seconds
+    try:
+        print(auth.issue(args.sub, name=args.name, role=args.role, guilds=guilds, ttl_seconds=ttl))
+    except ValueError as err:
+        sys.exit(f"switchboard: {err}")
+
+
+def cmd_reset_demo(args: argparse.Namespace) -> None:
+    from web.demo import reset_demo_command
+
+    sys.exit(reset_demo_command(_settings(args)))
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="switchboard", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the server", conflict_handler="resolve")
+    add_arguments(serve)
+    serve.add_argument(  # `serve --demo` alone turns it on (as `--demo true` does)
+        "--demo", dest="demo", nargs="?", const="true", default=None, metavar="DEMO",
+        help="Make demo traffic through the public APIs; `switchboard reset-demo` deletes it "
+        "(env SWITCHBOARD_DEMO)",
+    )  # fmt: skip
+    serve.set_defaults(func=cmd_serve)
+    check = commands.add_parser(
+        "check-config", help="print the effective settings (secrets masked) or what is invalid"
+    )
+    add_arguments(check)
+    check.set_defaults(func=cmd_check_config)
+    token = commands.add_parser("token", help="print a JWT signed with the server's key")
+    token.add_argument("--sub", required=True, help="user id")
+    token.add_argument("--name", default=None)
+    token.add_argument("--role", default="user", choices=["admin", "user", "bot"])
+    token.add_argument("--guilds", default="", help="comma-separated guild ids")
+    token.add_argument("--ttl", type=int, default=None, help="lifetime in seconds")
+    add_arguments(token)
+    token.set_defaults(func=cmd_token)
+    reset = commands.add_parser(
+        "reset-demo", help="delete the data `serve --demo` made (run it with the server stopped)"
+    )
+    add_arguments(reset)
+    reset.set_defaults(func=cmd_reset_demo)
+    args = parser.parse_args(argv)
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,67 @@
+"""Run the whole server: front door, Hypercorn, the app's runtime; stop on SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import gc
+import logging
+import signal
+import socket as stdlib_socket
+from collections.abc import Callable
+from typing import Any
+
+import trio
+
+from web import logs
+from web.app import SwitchboardApp
+from web.front_door import FrontDoor, listen
+from web.settings import Settings
+
+log = logging.getLogger("switchboard")
+
+
+def tune_gc() -> None:
+    """Fewer cycle collections: the long-lived objects made at start-up are frozen out of them,
+    and generation 0 is collected less often (profiling showed the collector dominating)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
+
+
+async def serve(
+    app: SwitchboardApp,
+    settings: Settings,
+    *,
+    listener: stdlib_socket.socket | None = None,
+    on_ready: Callable[[int], None] | None = None,
+    task_status: Any = trio.TASK_STATUS_IGNORED,
+) -> None:
+    listener = listener or listen(settings.host, settings.port)
+    port = listener.getsockname()[1]
+    door = FrontDoor(app, settings)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(door.serve, listener)
+        tune_gc()
+        if on_ready is not None:
+            on_ready(port)
+        task_status.started(port)
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async for signum in signals:
+                log.info("received %s: shutting down", signal.Signals(signum).name)
+                break
+        await shutdown(app, door, settings.shutdown_timeout_seconds)
+        nursery.cancel_scope.cancel()
+
+
+async def shutdown(app: SwitchboardApp, door: FrontDoor, timeout: float) -> None:
+    """Stop accepting, drain the runtime (clients closed, writes committed), within ``timeout``."""
+    started = trio.current_time()
+    door.stop_accepting()
+    await app.runtime.drain(timeout)
+    log.info("drained in %.3fs", trio.current_time() - started)
+
+
+def run(
+    app: SwitchboardApp, settings: Settings, on_ready: Callable[[int], None] | None = None
+) -> None:
+    logs.configure(settings.log_level, settings.log_format)
+    trio.run(lambda: serve(app, settings, on_ready=on_ready))
