@@ -34,23 +34,25 @@ class Housekeeping:
         """A sweep that has to wait (e.g. a delete through the Store)."""
         self.async_sweeps[name] = sweep
 
-    def run_once(self) -> int:
+    async def run_once(self) -> int:
+        """One full pass; `runs` counts only finished passes, so a reader who sees it move
+        knows every sweep of that pass (async ones included) has completed."""
         total = 0
         for name, sweep in self.sweeps.items():
             try:
                 total += sweep()
             except Exception:  # one broken sweep must not stop the others
                 log.exception("housekeeping sweep %s failed", name)
-        self.runs += 1
+        for name, async_sweep in self.async_sweeps.items():
+            try:
+                total += await async_sweep()
+            except Exception:
+                log.exception("housekeeping sweep %s failed", name)
         self.removed += total
+        self.runs += 1
         return total
 
     async def run(self) -> None:
         while True:
             await self.clock.sleep(self.interval_seconds)
-            self.run_once()
-            for name, sweep in self.async_sweeps.items():
-                try:
-                    self.removed += await sweep()
-                except Exception:
-                    log.exception("housekeeping sweep %s failed", name)
+            await self.run_once()
