@@ -9,7 +9,7 @@ sleeper whose deadline has passed.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import trio
 
@@ -50,3 +50,17 @@ class Clock:
     async def sleep_until(self, deadline: float) -> None:
         """Sleep until ``monotonic()`` reaches ``deadline``."""
         await self.sleep(deadline - self.monotonic())
+
+    async def every(self, interval_seconds: float, job: Callable[[], Awaitable[object]]) -> None:
+        """Run ``job`` every ``interval_seconds``, forever.
+
+        The next deadline is fixed when a run *starts*, so time that passes (or is advanced)
+        while ``job`` runs counts towards the next run: a slow job does not stretch the period,
+        and a test that advances the clock as soon as it sees a run never loses the advance.
+        A run that falls behind by more than one period is not made up: one run, then on time.
+        """
+        due = self.monotonic() + interval_seconds
+        while True:
+            await self.sleep_until(due)
+            due = self.monotonic() + interval_seconds
+            await job()

@@ -53,6 +53,4 @@ class Housekeeping:
         return total
 
     async def run(self) -> None:
-        while True:
-            await self.clock.sleep(self.interval_seconds)
-            await self.run_once()
+        await self.clock.every(self.interval_seconds, self.run_once)

@@ -253,12 +253,13 @@ class Analytics:
             await self.log.mark_run(self._run, self.clock.now())
 
     async def _every(self, seconds: float, job: Any) -> None:
-        while True:
-            await self.clock.sleep(seconds)
+        async def guarded() -> None:
             try:
                 await job()
             except Exception:  # a failed push is logged; the next one comes on time
                 log.exception("analytics: periodic job failed")
+
+        await self.clock.every(seconds, guarded)
 
     # --- ingest --------------------------------------------------------------------------------
     def blueprint(self) -> Blueprint:

@@ -280,9 +280,9 @@ class VisitorAnalytics:
                 await d.finished.wait()
 
     async def _cleanup_loop(self) -> None:
-        while True:
-            await self.clock.sleep(self.settings.cleanup_interval_minutes * 60.0)
-            await self.aggregator.tell(Cleanup())
+        await self.clock.every(
+            self.settings.cleanup_interval_minutes * 60.0, lambda: self.aggregator.tell(Cleanup())
+        )
 
     # --- the ingest seam (web.analytics) -------------------------------------------------------
     async def _follow(self, events: tuple[Event, ...]) -> None:

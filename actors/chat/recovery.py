@@ -105,9 +105,7 @@ class RecoveryActor(Actor):
                 nursery.cancel_scope.cancel()
 
     async def _pruner(self) -> None:
-        while True:
-            await self.clock.sleep(max(1.0, self.ttl_seconds / 4))
-            await self.tell(Prune())
+        await self.clock.every(max(1.0, self.ttl_seconds / 4), lambda: self.tell(Prune()))
 
     # --- helpers -------------------------------------------------------------------------------
     def _forget(self, rec: RecoverySession) -> None:
