@@ -43,9 +43,12 @@ Decisions where the seed (../shared/seeds/chat-websocket-api.md) is silent:
   ``session.messageQueue`` is then empty: the queue was drained into that event, never twice).
 * **Presence** ``presence:user-status`` of a user never seen answers "User not found"; ``email`` is
   null (tokens carry none).
-* **Monitoring** is open to any authenticated user, as the seed says; health is ``warning`` or
-  ``critical`` from real figures: connection error rate (5 % / 25 %, from 10 attempts),
-  slow-consumer disconnects (1 / 10) and the fullest actor mailbox (50 % / 90 %).
+* **Monitoring** is open to any authenticated user, as the seed says, but IP addresses are
+  personal data: only an ``admin`` sees other users' (``ipAddress`` is null on their events,
+  ``topIPs`` is empty, an ``ip`` filter matches only the caller's own events, and
+  ``presence:user-status`` shows ``ipAddress`` null for another user). Health is
+  ``warning`` or ``critical`` from real figures: connection error rate (5 % / 25 %, from 10
+  attempts), slow-consumer disconnects (1 / 10) and the fullest actor mailbox (50 % / 90 %).
 * **REST**: ``POST /api/chats`` ``{name, description?, participants?: [user ids]}`` -> 201
   ``{success, chat}``; ``GET /api/chats`` -> ``{success, chats}``;
   ``GET /api/chats/<id>/messages?before=<message id>&limit=<1..chat_history_page_max>`` ->
@@ -648,7 +651,7 @@ class ChatApp:
         @on("presence:user-status", UserRef)
         async def user_status(session: Session, state: ChatSession, p: UserRef) -> dict[str, Any]:
             found: dict[str, Any] | None = await self.presence.ask(
-                lambda r: UserStatus(p.userId, r)
+                lambda r: UserStatus(p.userId, state.user, r)
             )
             if found is None:
                 return {"success": False, "message": "User not found"}
@@ -737,12 +740,15 @@ class ChatApp:
         ) -> dict[str, Any]:
             p = p or EventsRequest()
             wanted = EventFilter(p.limit, p.type, p.userId, p.ip)
-            found: list[dict[str, Any]] = await self.monitor.ask(lambda r: GetEvents(wanted, r))
+            found: list[dict[str, Any]] = await self.monitor.ask(
+                lambda r: GetEvents(wanted, state.user, r)
+            )
             return {"success": True, "events": found}
 
         @on("monitoring:stats", Nothing | None)
         async def monitoring_stats(session: Session, state: ChatSession, p: Any) -> dict[str, Any]:
-            return {"success": True, "stats": await self.monitor.ask(GetStats)}
+            stats: dict[str, Any] = await self.monitor.ask(lambda r: GetStats(state.user, r))
+            return {"success": True, "stats": stats}
 
         @on("monitoring:health", Nothing | None)
         async def health(session: Session, state: ChatSession, p: Any) -> dict[str, Any]:

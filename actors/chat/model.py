@@ -48,6 +48,10 @@ class User:
     username: str
     is_admin: bool = False
 
+    def sees_ip_of(self, user_id: str | None) -> bool:
+        """IP addresses are personal data: only admins see other users'."""
+        return self.is_admin or user_id == self.user_id
+
 
 @dataclass(frozen=True, slots=True)
 class ChatRecord:

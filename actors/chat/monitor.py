@@ -12,7 +12,7 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from actors.chat.model import iso
+from actors.chat.model import User, iso
 from actors.clock import Clock
 from actors.runtime import Actor, Reply
 
@@ -38,12 +38,12 @@ class ConnectionEvent:
     at: float
     details: dict[str, Any] = field(default_factory=dict)
 
-    def wire(self) -> dict[str, Any]:
+    def wire(self, show_ip: bool = True) -> dict[str, Any]:
         return {
             "type": self.type,
             "socketId": self.socket_id,
             "userId": self.user_id,
-            "ipAddress": self.ip,
+            "ipAddress": self.ip if show_ip else None,
             "userAgent": self.user_agent,
             "timestamp": iso(self.at),
             "details": self.details,
@@ -77,11 +77,13 @@ class GetMetrics:
 @dataclass(frozen=True, slots=True)
 class GetEvents:
     filter: EventFilter
+    viewer: User  # decides whose IP addresses the answer shows
     reply: Reply[list[dict[str, Any]]]
 
 
 @dataclass(frozen=True, slots=True)
 class GetStats:
+    viewer: User
     reply: Reply[dict[str, Any]]
 
 
@@ -200,21 +202,25 @@ class MonitorActor(Actor):
         elif isinstance(message, GetMetrics):
             message.reply.send(self.metrics())
         elif isinstance(message, GetEvents):
-            f = message.filter
+            f, viewer = message.filter, message.viewer
             picked = [
                 e
                 for e in reversed(self.events)
                 if (f.type is None or e.type == f.type)
                 and (f.user_id is None or e.user_id == f.user_id)
-                and (f.ip is None or e.ip == f.ip)
+                # an IP filter only matches events whose IP the viewer may see (no probing)
+                and (f.ip is None or (e.ip == f.ip and viewer.sees_ip_of(e.user_id)))
             ][: max(0, f.limit)]
-            message.reply.send([e.wire() for e in picked])
+            message.reply.send([e.wire(viewer.sees_ip_of(e.user_id)) for e in picked])
         elif isinstance(message, GetStats):
+            viewer = message.viewer
+            recent = list(self.events)[-10:][::-1]
+            top_ips = self.ips.most_common(5) if viewer.is_admin else []
             message.reply.send(
                 {
                     "metrics": self.metrics(),
-                    "recentEvents": [e.wire() for e in list(self.events)[-10:][::-1]],
-                    "topIPs": [{"ip": ip, "count": n} for ip, n in self.ips.most_common(5)],
+                    "recentEvents": [e.wire(viewer.sees_ip_of(e.user_id)) for e in recent],
+                    "topIPs": [{"ip": ip, "count": n} for ip, n in top_ips],
                     "topUserAgents": [
                         {"userAgent": ua, "count": n} for ua, n in self.agents.most_common(5)
                     ],

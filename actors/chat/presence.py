@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from actors.chat.model import iso
+from actors.chat.model import User, iso
 from actors.runtime import Actor, Reply
 
 
@@ -82,6 +82,7 @@ class OnlineUsers:
 @dataclass(frozen=True, slots=True)
 class UserStatus:
     user_id: str
+    viewer: User  # sees the IP address only if it is their own (or they are an admin)
     reply: Reply[dict[str, Any] | None]
 
 
@@ -155,7 +156,8 @@ class PresenceActor(Actor):
             body["socketId"] = latest.sid if latest else None
             body["socketCount"] = len(user.sockets)
             body["userAgent"] = latest.user_agent if latest else None
-            body["ipAddress"] = latest.ip if latest else None
+            shown = latest is not None and message.viewer.sees_ip_of(message.user_id)
+            body["ipAddress"] = latest.ip if shown and latest is not None else None
             message.reply.send(body)
         elif isinstance(message, StatusesOf):
             message.reply.send(

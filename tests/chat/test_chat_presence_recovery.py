@@ -31,7 +31,10 @@ def test_presence_several_tabs_is_one_user(server: Any) -> None:
                 assert changed["previousStatus"] == "online"
             status = (await watcher.ok("presence:user-status", {"userId": "dora"}))["presence"]
             assert status["status"] == "away" and status["socketId"] in (tab1.sid, tab2.sid)
-            assert status["socketCount"] == 2 and status["ipAddress"] == "127.0.0.1"
+            assert status["socketCount"] == 2
+            assert status["ipAddress"] is None  # another user's IP address is not shown
+            own = (await tab1.ok("presence:user-status", {"userId": "dora"}))["presence"]
+            assert own["ipAddress"] == "127.0.0.1"
             assert status["userAgent"] and status["lastSeen"].endswith("Z")
             await tab2.ok("presence:update-status", {"status": "busy"})
             stats = (await watcher.ok("presence:stats"))["stats"]
@@ -176,7 +179,8 @@ def test_monitoring_metrics_events_stats_health(server: Any) -> None:
             await bad.connect()
         except Exception:
             pass
-        (ops,) = await connected(server, "ops")
+        (ops,) = await connected(server, "ops", role="admin")
+        (eve,) = await connected(server, "eve")
         try:
             metrics = (await ops.ok("monitoring:metrics"))["metrics"]
             assert metrics["activeConnections"] >= 1 and metrics["totalConnections"] >= 1
@@ -205,12 +209,24 @@ def test_monitoring_metrics_events_stats_health(server: Any) -> None:
             assert stats["topUserAgents"][0]["count"] >= 1
             assert 0 < stats["errorRate"] < 1 and stats["recentEvents"]
 
+            # a user who is not an admin sees only their own IP address
+            seen = (await eve.ok("monitoring:events", {"type": "connect"}))["events"]
+            ips = {e["userId"]: e["ipAddress"] for e in seen}
+            assert ips["eve"] == "127.0.0.1" and ips["ops"] is None
+            probed = (await eve.ok("monitoring:events", {"ip": "127.0.0.1"}))["events"]
+            assert probed and {e["userId"] for e in probed} == {"eve"}
+            eve_stats = (await eve.ok("monitoring:stats"))["stats"]
+            assert eve_stats["topIPs"] == []
+            assert {e["ipAddress"] for e in eve_stats["recentEvents"] if e["userId"] != "eve"} == {
+                None
+            }
+
             health = (await ops.ok("monitoring:health"))["health"]
             assert health["status"] in ("healthy", "warning", "critical")
             assert isinstance(health["issues"], list)
             assert isinstance(health["recommendations"], list)
             assert health["figures"]["slowConsumerDisconnects"] == 0
         finally:
-            await close_all(ops, bad)
+            await close_all(ops, eve, bad)
 
     run(scenario)
