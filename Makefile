@@ -42,11 +42,17 @@ test: $(STAMP) tests/node_modules/.installed web/static/vendor-src/node_modules/
 	$(BIN)/mypy protocol actors web
 	$(BIN)/python -m pytest -q
 
+# Node's socket.io server, pinned, as a benchmark peer (skipped when Node.js is not installed)
+benchmarks/peers/node/node_modules/.installed: benchmarks/peers/node/package.json benchmarks/peers/node/package-lock.json
+	cd benchmarks/peers/node && npm ci --silent --no-audit --no-fund
+	touch $@
+
 bench: $(STAMP)
+	@if command -v npm >/dev/null 2>&1; then $(MAKE) -s benchmarks/peers/node/node_modules/.installed; fi
 	$(BIN)/python -m benchmarks.run
 
 clean:
-	rm -rf $(VENV) tests/node_modules web/static/vendor-src/node_modules data
+	rm -rf $(VENV) tests/node_modules web/static/vendor-src/node_modules benchmarks/peers/node/node_modules data
 
 # a longer run of the live-server fuzzing in tests/hardening/test_fuzz.py (the normal run: 150)
 .PHONY: fuzz

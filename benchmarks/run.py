@@ -1,5 +1,5 @@
 """The benchmark harness: Switchboard (native and ASGI-only paths) side by side with
-python-socketio, same machine, same run, same load generator.
+python-socketio and Node's socket.io, same machine, same run, same load generator.
 
     python -m benchmarks.run [--runs 3] [--servers ...] [--scenarios ...]     (make bench)
 
@@ -46,7 +46,10 @@ SERVERS = {
     "python-socketio": ServerSpec(
         "python-socketio", (sys.executable, "-m", "benchmarks.peers.python_socketio_server")
     ),
+    # socket.io 4.8.1 pinned in benchmarks/peers/node/package.json (`make bench` runs npm ci)
+    "node-socketio": ServerSpec("node-socketio", ("node", "benchmarks/peers/node/server.js")),
 }
+NODE_PEER_MODULES = ROOT / "benchmarks" / "peers" / "node" / "node_modules"
 
 
 @dataclass(frozen=True)
@@ -195,6 +198,9 @@ def main() -> None:
     )
     args = parser.parse_args()
     servers = [SERVERS[name] for name in args.servers.split(",")]
+    if SERVERS["node-socketio"] in servers and not NODE_PEER_MODULES.is_dir():
+        print("skipping node-socketio: run `make bench` (or npm ci in benchmarks/peers/node)")
+        servers.remove(SERVERS["node-socketio"])
     chosen = args.scenarios.split(",")
     scenarios = [SCENARIOS[name] for name in chosen if name in SCENARIOS]
     apps = [name for name in chosen if name in APP_SCENARIOS]
@@ -249,8 +255,14 @@ def main() -> None:
                 print(f"  {'switchboard':>17} {name:<13} run {run + 1}: {result}", flush=True)
     print(f"\n{machine()}; median of {args.runs} runs (min–max); raw results: {out_path}\n")
     names = [s.name for s in servers]
-    print("| scenario | figure | " + " | ".join(names) + " | ratio vs python-socketio |")
-    print("|---|---|" + "---|" * len(names) + "---|")
+    peers = [p for p in ("python-socketio", "node-socketio") if p in names]
+    print(
+        "| scenario | figure | "
+        + " | ".join(names)
+        + "".join(f" | switchboard vs {p}" for p in peers)
+        + " |"
+    )
+    print("|---|---|" + "---|" * (len(names) + len(peers)))
     for scenario in scenarios:
         cells = []
         medians: dict[str, float] = {}
@@ -263,16 +275,20 @@ def main() -> None:
             cells.append(fmt(values) if values else "failed")
             if values:
                 medians[name] = statistics.median(values)
-        ratio = ""
-        if "switchboard" in medians and medians.get("python-socketio"):
-            a, b = medians["switchboard"], medians["python-socketio"]
-            ratio = f"{(a / b if scenario.higher_is_better else b / a):.1f}×"
-        print(f"| {scenario.name} | {scenario.figure} | " + " | ".join(cells) + f" | {ratio} |")
+        ratios = []
+        for peer in peers:
+            ratio = ""
+            if "switchboard" in medians and medians.get(peer):
+                a, b = medians["switchboard"], medians[peer]
+                ratio = f"{(a / b if scenario.higher_is_better else b / a):.1f}×"
+            ratios.append(ratio)
+        row = " | ".join([*cells, *ratios])
+        print(f"| {scenario.name} | {scenario.figure} | {row} |")
     for name in apps:
         figure = APP_SCENARIOS[name][1]
         values = [r[figure] for r in app_results.get(name, []) if figure in r]
         cells = [fmt(values) if values else "failed"] + ["n/a"] * (len(names) - 1)
-        print(f"| {name} | {figure} | " + " | ".join(cells) + " |  |")
+        print(f"| {name} | {figure} | " + " | ".join(cells) + " |" + "  |" * len(peers))
 
 
 if __name__ == "__main__":
