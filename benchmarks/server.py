@@ -73,6 +73,7 @@ def main() -> None:
         native_websocket=not args.asgi_only,
         cors_origins=["*"],
         log_level="warning",
+        max_connections_per_ip=0,  # every benchmark client comes from 127.0.0.1
     )
     app = create_app(settings, [bench_namespace()])
     run(app, settings, on_ready=lambda port: print(f"ready on {port}", flush=True))

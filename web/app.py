@@ -135,6 +135,7 @@ class Runtime:
                 max_payload_bytes=s.max_http_buffer_size_bytes,
                 max_packets_per_payload=s.max_packets_per_payload,
                 max_outbox_bytes=s.max_outbox_bytes,
+                max_connections_per_ip=s.max_connections_per_ip,
             ),
             self.attach or self.sio.attach,
             nursery,
@@ -258,7 +259,7 @@ def create_app(
             err = engineio.RequestError(engineio.ErrorCode.FORBIDDEN)
             return Response(err.body(), status=err.status, content_type="application/json")
         query = websocket.args.to_dict()
-        target, error = runtime.engine.websocket_target(query)
+        target, error = runtime.engine.websocket_target(query, websocket.remote_addr or "")
         if error is not None or target is None:
             err = error or engineio.RequestError(engineio.ErrorCode.BAD_REQUEST)
             return Response(err.body(), status=err.status, content_type="application/json")

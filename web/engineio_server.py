@@ -26,6 +26,7 @@ from protocol.errors import ProtocolError
 log = logging.getLogger("switchboard.engineio")
 
 UPGRADE_NOOP_SECONDS = 0.1  # as Node: a poll during an upgrade is answered within 100 ms
+TOO_MANY_CONNECTIONS = "Too many connections from this address"
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +81,7 @@ class EngineConfig:
     max_packets_per_payload: int = 1000
     max_outbox_bytes: int = 4_194_304
     upgrade_timeout_seconds: float = 10.0
+    max_connections_per_ip: int = 0  # 0: no limit
 
 
 class EngineSocket:
@@ -135,6 +137,7 @@ class EngineSocket:
         self.close_reason = reason
         server = self.server
         server.sockets.pop(self.sid, None)
+        server.forget_address(self.handshake.remote_addr)
         server.stats.closes[reason] = server.stats.closes.get(reason, 0) + 1
         if notify and self.transport.name == "polling":
             self.transport.push(CLOSE)
@@ -275,6 +278,7 @@ class EngineServer:
         self.attach = attach
         self.nursery = nursery
         self.sockets: dict[str, EngineSocket] = {}
+        self.open_by_address: dict[str, int] = {}  # sessions held open per client address
         self.stats = EngineStats()
         self.ping_timers = TimerQueue(config.ping_interval_ms / 1000, self._ping_due)
         self.pong_timers = TimerQueue(config.ping_timeout_ms / 1000, self._pong_due)
@@ -306,6 +310,8 @@ class EngineServer:
         sid = engineio.new_sid()
         sock = EngineSocket(self, sid, transport, hs)
         self.sockets[sid] = sock
+        by_address = self.open_by_address
+        by_address[hs.remote_addr] = by_address.get(hs.remote_addr, 0) + 1
         self.stats.handshakes += 1
         transport.push(
             OutFrame(
@@ -322,6 +328,23 @@ class EngineServer:
         self.ping_timers.add(sock, 0)
         self.connect_timers.add(sock)
         return sock
+
+    def admit(self, remote_addr: str) -> engineio.RequestError | None:
+        """Refuse a new session past ``max_connections_per_ip`` for its address (Node has no
+        such cap; without one a single client can hold memory for any number of sessions)."""
+        limit = self.config.max_connections_per_ip
+        if limit and self.open_by_address.get(remote_addr, 0) >= limit:
+            self.refuse("too_many_connections")
+            return engineio.RequestError(engineio.ErrorCode.FORBIDDEN, TOO_MANY_CONNECTIONS)
+        return None
+
+    def forget_address(self, remote_addr: str) -> None:
+        by_address = self.open_by_address
+        left = by_address.get(remote_addr, 0) - 1
+        if left > 0:
+            by_address[remote_addr] = left
+        else:
+            by_address.pop(remote_addr, None)
 
     def refuse(self, reason: str) -> None:
         failures = self.stats.handshake_failures
@@ -343,7 +366,11 @@ class EngineServer:
             self.refuse(err.code.name.lower())
             return error_answer(err)
         if request.sid is None:
-            sock = self.open(PollingTransport(), hs(), upgrades=["websocket"])
+            handshake = hs()
+            refused = self.admit(handshake.remote_addr)
+            if refused is not None:
+                return error_answer(refused)
+            sock = self.open(PollingTransport(), handshake, upgrades=["websocket"])
             return await self._get(sock)
         sock_or_none = self.sockets.get(request.sid)
         if sock_or_none is None or request.transport != "polling":
@@ -405,7 +432,7 @@ class EngineServer:
 
     # --- WebSocket (both paths) ------------------------------------------------------------------
     def websocket_target(
-        self, query: Mapping[str, str]
+        self, query: Mapping[str, str], remote_addr: str
     ) -> tuple[engineio.EngineRequest | None, engineio.RequestError | None]:
         """Check a WebSocket upgrade request before accepting it."""
         try:
@@ -418,6 +445,10 @@ class EngineServer:
         if request.sid is not None and request.sid not in self.sockets:
             self.refuse("unknown_sid")
             return None, engineio.RequestError(engineio.ErrorCode.UNKNOWN_SID)
+        if request.sid is None:
+            refused = self.admit(remote_addr)
+            if refused is not None:
+                return None, refused
         return request, None
 
     def begin_upgrade(self, sid: str) -> EngineSocket | None:

@@ -261,7 +261,7 @@ class NativeEndpoint:
             err = engineio.RequestError(engineio.ErrorCode.FORBIDDEN)
             await _send_all(sock, _reject(conn, err))
             return
-        target, error = self.engine.websocket_target(query)
+        target, error = self.engine.websocket_target(query, remote_addr)
         if error is not None or target is None:
             err = error or engineio.RequestError(engineio.ErrorCode.BAD_REQUEST)
             await _send_all(sock, _reject(conn, err))

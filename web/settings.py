@@ -68,6 +68,12 @@ class Settings:
         1_000_000, "Largest polling POST body or WebSocket message accepted (maxPayload)."
     )
     max_packets_per_payload: int = setting(1000, "Most packets accepted in one polling POST.")
+    max_connections_per_ip: int = setting(
+        1000,
+        "Engine.IO sessions one client address may hold open at once; past it a new handshake "
+        "gets 403 (0: no limit). Behind a reverse proxy every client has the proxy's address: "
+        "set 0 there and limit in the proxy.",
+    )
     max_outbox_bytes: int = setting(
         4_194_304,
         "Bytes queued for one client beyond what its socket accepts; past it a volatile packet "

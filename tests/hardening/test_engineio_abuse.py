@@ -28,6 +28,7 @@ from .helpers import (
     client_frame,
     health,
     interop,
+    metrics,
     raw_conn,
     sio_ws,
     upgrade_head,
@@ -410,3 +411,43 @@ async def test_frames_before_and_between_handshakes_are_harmless(server: Any) ->
         assert (await conn.response())[0] == 101
         assert (await conn.text()).startswith("0{")
         assert await conn.text() == "3early"
+
+
+CAP = 3
+TOO_MANY = {"code": 4, "message": "Too many connections from this address"}
+
+
+@pytest.fixture
+def capped_server(server_factory: Callable[..., Any]) -> Any:
+    return interop(server_factory, f"max_connections_per_ip={CAP}")
+
+
+@pytest.mark.parametrize("path", ["native", "asgi"])
+async def test_one_address_cannot_hold_more_sessions_than_the_cap(
+    capped_server: Any, path: str
+) -> None:
+    """Attack: one address opens sessions until ``max_connections_per_ip``. Expected: the next
+    handshake, polling or WebSocket (both paths), gets 403 ``{"code":4}`` with a clear message
+    and opens nothing; the sessions it holds keep working, a held polling session may still
+    upgrade, and closing one admits a new one."""
+    server = capped_server
+    ws_query = "EIO=4&transport=websocket"
+    async with httpx.AsyncClient(timeout=WAIT) as http, sio_ws(server) as first:
+        polling = Polling(http, server)
+        await polling.handshake()
+        async with sio_ws(server) as third:
+            r = await http.get(server.url + PATH, params={"EIO": "4", "transport": "polling"})
+            assert (r.status_code, r.json()) == (403, TOO_MANY)
+            assert await upgrade_status(server, ws_query, path) == (403, TOO_MANY)
+            assert (await health(server))["connections"] == CAP
+            await first.echo(1, "still served")
+            await third.echo(2, "still served")
+            # an upgrade moves a held session to a WebSocket: it opens nothing, so it is allowed
+            status, _ = await upgrade_status(server, f"{ws_query}&sid={polling.sid}", path)
+            assert status == 101
+        await wait_connections(server, CAP - 1)
+        assert (await upgrade_status(server, ws_query, path))[0] == 101
+    refused = (await metrics(server))[
+        'switchboard_handshake_failures_total{reason="too_many_connections"}'
+    ]
+    assert refused == 2
