@@ -140,7 +140,9 @@ class Actor:
                 except trio.EndOfChannel:
                     return
             if message is None:
-                if await self.idle():
+                # a sender can slip a message into the buffer between the timeout and this
+                # line (after the timeout withdrew our receive): then we are not idle after all
+                if await self.idle() and not receive.statistics().current_buffer_used:
                     self.close()
                     return
                 continue

@@ -113,3 +113,27 @@ async def test_registry_replaces_an_actor_that_stopped_but_is_still_listed() -> 
             assert await registry.ask("a", Get) == 3
         assert registry.get("a") is not first
         nursery.cancel_scope.cancel()
+
+
+class HesitantCounter(Counter):
+    """Its idle check yields, so a sender can get a message in while it decides."""
+
+    def __init__(self) -> None:
+        super().__init__(idle_seconds=0.001)
+        self.deciding = trio.Event()
+        self.decide = trio.Event()
+
+    async def idle(self) -> bool:
+        self.deciding.set()
+        await self.decide.wait()
+        return True
+
+
+async def test_a_message_sent_while_the_actor_goes_idle_is_handled_not_dropped() -> None:
+    counter = HesitantCounter()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(counter.run)
+        await counter.deciding.wait()
+        await counter.tell(Add(7))  # buffered while the actor is deciding to stop
+        counter.decide.set()
+        await wait_until(lambda: counter.total == 7)
