@@ -95,7 +95,9 @@ class Polling:
         self.http = http
         self.url = base + path
         self.sid: str | None = None
-        self.handshake_time: float | None = None
+        # when the handshake was sent: the server arms its timers after this, so it is a sound
+        # start for "not earlier than" checks (the answer's arrival may lag behind the arming)
+        self.handshake_sent_at: float | None = None
 
     def params(self, **extra: str) -> dict[str, str]:
         p = {"EIO": "4", "transport": "polling"}
@@ -105,8 +107,8 @@ class Polling:
         return p
 
     async def handshake(self) -> dict[str, Any]:
+        self.handshake_sent_at = trio.current_time()
         r = await self.http.get(self.url, params={"EIO": "4", "transport": "polling"})
-        self.handshake_time = trio.current_time()
         assert r.status_code == 200, (r.status_code, r.text)
         info = parse_open_packet(r.text)
         self.sid = info["sid"]
@@ -216,11 +218,14 @@ async def eio_ws(base: str, path: str = EIO_PATH, sid: str | None = None) -> Asy
     """WebSocket to the Engine.IO endpoint.  Without ``sid`` the OPEN packet is read and checked
     and kept in ``ws.open_info``; with ``sid`` (an upgrade) nothing is read."""
     query = "EIO=4&transport=websocket" + (f"&sid={sid}" if sid else "")
+    # ``ws.requested_at``: when the connection was asked for; the server arms its timers after
+    # it, so "not earlier than" checks measure from here (OPEN's arrival may lag behind)
+    requested_at = trio.current_time()
     async with ws_connect(ws_url(base, path, query)) as ws:
+        ws.requested_at = requested_at  # type: ignore[attr-defined]
         if sid is None:
             first = await ws.recv_raw()
             ws.open_info = parse_open_packet(first)  # type: ignore[attr-defined]
-            ws.open_time = trio.current_time()  # type: ignore[attr-defined]
         yield ws
 
 

@@ -20,7 +20,7 @@ from .helpers import (
 
 async def test_websocket_ping_every_interval(engineio_server: str) -> None:
     async with eio_ws(engineio_server) as ws:
-        t_prev = ws.open_time  # type: ignore[attr-defined]
+        t_prev = ws.requested_at  # type: ignore[attr-defined]
         for _ in range(3):
             msg = await ws.recv_raw(timeout=PING_INTERVAL + LATE)
             now = trio.current_time()
@@ -34,7 +34,7 @@ async def test_websocket_ping_every_interval(engineio_server: str) -> None:
 
 async def test_websocket_no_pong_closes_at_ping_timeout(engineio_server: str) -> None:
     async with eio_ws(engineio_server) as ws:
-        t0 = ws.open_time  # type: ignore[attr-defined]
+        t0 = ws.requested_at  # type: ignore[attr-defined]
         assert await ws.recv_raw(timeout=PING_INTERVAL + LATE) == "2"
         t_ping = trio.current_time()
         assert t_ping - t0 >= PING_INTERVAL - EARLY
@@ -48,8 +48,8 @@ async def test_websocket_no_pong_closes_at_ping_timeout(engineio_server: str) ->
 async def test_polling_ping_every_interval(http: httpx.AsyncClient, engineio_server: str) -> None:
     p = Polling(http, engineio_server, EIO_PATH)
     await p.handshake()
-    assert p.handshake_time is not None
-    t_prev = p.handshake_time
+    assert p.handshake_sent_at is not None
+    t_prev = p.handshake_sent_at
     for _ in range(2):
         r = await p.get(timeout=PING_INTERVAL + LATE)
         now = trio.current_time()
@@ -85,7 +85,7 @@ async def test_socketio_mode_heartbeat(socketio_server: str) -> None:
         await ws.send("40")
         assert (await ws.recv_raw()).startswith('40{"sid":')  # type: ignore[union-attr]
         assert await ws.recv_raw() == '42["auth",{}]'
-        t0 = ws.open_time  # type: ignore[attr-defined]
+        t0 = ws.requested_at  # type: ignore[attr-defined]
         assert await ws.recv_raw(timeout=PING_INTERVAL + LATE) == "2"
         t_ping = trio.current_time()
         assert t_ping - t0 >= PING_INTERVAL - EARLY

@@ -400,7 +400,7 @@ async def test_binary_frame_without_binary_packet_closes_at_once(socketio_server
 
 async def test_no_connect_within_connect_timeout_closes(socketio_server: str) -> None:
     async with sio_ws(socketio_server) as ws:
-        t0 = ws.open_time  # type: ignore[attr-defined]
+        t0 = ws.requested_at  # type: ignore[attr-defined]
         # PINGs are answered (so the heartbeat keeps the session alive), no CONNECT is sent
         with trio.fail_after(CONNECT_TIMEOUT + LATE + 0.1):
             frames = []

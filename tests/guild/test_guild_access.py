@@ -3,6 +3,7 @@ socket, events per bot per second, batch and body size)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -199,10 +200,16 @@ def test_socket_ingest_refusals(server: Any) -> None:
 
 
 def test_events_per_bot_per_second(server: Any) -> None:
-    bot = token("bot-d", role="bot", guilds=[GUILD])
-    assert post_events(server, GUILD, [one()] * 40, bot).status_code == 200
-    assert post_events(server, GUILD, [one()] * 10, bot).status_code == 200
-    over = post_events(server, GUILD, [one()], bot)
+    # The window is one second of real time (the test clock only moves forward), so the posts
+    # that fill it must land within it: on a machine too slow for that, try a fresh bot.
+    for attempt in range(3):
+        bot = token(f"bot-d{attempt}", role="bot", guilds=[GUILD])
+        started = time.monotonic()
+        assert post_events(server, GUILD, [one()] * 40, bot).status_code == 200
+        assert post_events(server, GUILD, [one()] * 10, bot).status_code == 200
+        over = post_events(server, GUILD, [one()], bot)
+        if time.monotonic() - started < 0.9:
+            break
     assert over.status_code == 429
     assert over.json() == {
         "success": False,

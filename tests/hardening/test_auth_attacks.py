@@ -105,50 +105,60 @@ def header_swapped(alg: str) -> str:
 
 
 RSA_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-NOW = int(time.time())
-
 FAILED = "Authentication failed: "
-ATTACKS: dict[str, tuple[Any, str]] = {
-    "alg-none": (alg_none(claims()), "invalid token"),
-    "alg-none-uppercase": (
-        b64(b'{"alg":"NONE"}') + "." + b64(json.dumps(claims()).encode()) + ".",
-        "invalid token",
-    ),
-    "hs512-right-key": (sign(claims(), alg="HS512"), "invalid token"),
-    "hs384-right-key": (sign(claims(), alg="HS384"), "invalid token"),
-    "rs256": (sign(claims(), RSA_KEY, "RS256"), "invalid token"),
-    "header-says-rs256": (header_swapped("RS256"), "invalid token"),
-    "header-says-hs512": (header_swapped("HS512"), "invalid token"),
-    "wrong-key": (sign(claims(), "not-the-server-secret-but-long-enough-012345"), "invalid token"),
-    "short-key": (sign(claims(), "k"), "invalid token"),
-    "tampered-role": (tampered(), "invalid token"),
-    "signature-stripped": (sign(claims()).rsplit(".", 1)[0] + ".", "invalid token"),
-    "expired": (sign(claims(iat=NOW - 7200, exp=NOW - 3600)), "token expired"),
-    "not-yet-valid-nbf": (sign(claims(nbf=NOW + 3600)), "token not yet valid"),
-    "issued-in-future": (sign(claims(iat=NOW + 3600)), "token not yet valid"),
-    "missing-exp": (sign(claims(exp=...)), "token has no 'exp' claim"),
-    "missing-sub": (sign(claims(sub=...)), "token has no 'sub' claim"),
-    "missing-iss": (sign(claims(iss=...)), "token has no 'iss' claim"),
-    "missing-aud": (sign(claims(aud=...)), "token has no 'aud' claim"),
-    "wrong-iss": (sign(claims(iss="evil")), "wrong token issuer"),
-    "wrong-aud": (sign(claims(aud="someone-else")), "wrong token audience"),
-    "exp-not-a-number": (sign(claims(exp="tomorrow")), "invalid token"),
-    "unknown-role": (sign(claims(role="superuser")), "invalid token claims"),
-    "guilds-not-a-list": (sign(claims(guilds="g1,g2")), "invalid token claims"),
-    "huge-token": ("eyJ" + "A" * 8000 + ".e30.x", "invalid token"),
-    "not-a-jwt": ("Bearer abc", "invalid token"),
-    "token-not-a-string": (12345, "no token provided"),
-    "token-empty-string": ("", "no token provided"),
-}
 
 
-@pytest.mark.parametrize("token", list(ATTACKS), ids=list(ATTACKS))
+def attacks() -> dict[str, tuple[Any, str]]:
+    """Every bad token and the reason it must be refused with. Built when a test runs, not at
+    import: a token signed at collection time expires while a long suite is still running."""
+    now = int(time.time())
+    return {
+        "alg-none": (alg_none(claims()), "invalid token"),
+        "alg-none-uppercase": (
+            b64(b'{"alg":"NONE"}') + "." + b64(json.dumps(claims()).encode()) + ".",
+            "invalid token",
+        ),
+        "hs512-right-key": (sign(claims(), alg="HS512"), "invalid token"),
+        "hs384-right-key": (sign(claims(), alg="HS384"), "invalid token"),
+        "rs256": (sign(claims(), RSA_KEY, "RS256"), "invalid token"),
+        "header-says-rs256": (header_swapped("RS256"), "invalid token"),
+        "header-says-hs512": (header_swapped("HS512"), "invalid token"),
+        "wrong-key": (
+            sign(claims(), "not-the-server-secret-but-long-enough-012345"),
+            "invalid token",
+        ),
+        "short-key": (sign(claims(), "k"), "invalid token"),
+        "tampered-role": (tampered(), "invalid token"),
+        "signature-stripped": (sign(claims()).rsplit(".", 1)[0] + ".", "invalid token"),
+        "expired": (sign(claims(iat=now - 7200, exp=now - 3600)), "token expired"),
+        "not-yet-valid-nbf": (sign(claims(nbf=now + 3600)), "token not yet valid"),
+        "issued-in-future": (sign(claims(iat=now + 3600)), "token not yet valid"),
+        "missing-exp": (sign(claims(exp=...)), "token has no 'exp' claim"),
+        "missing-sub": (sign(claims(sub=...)), "token has no 'sub' claim"),
+        "missing-iss": (sign(claims(iss=...)), "token has no 'iss' claim"),
+        "missing-aud": (sign(claims(aud=...)), "token has no 'aud' claim"),
+        "wrong-iss": (sign(claims(iss="evil")), "wrong token issuer"),
+        "wrong-aud": (sign(claims(aud="someone-else")), "wrong token audience"),
+        "exp-not-a-number": (sign(claims(exp="tomorrow")), "invalid token"),
+        "unknown-role": (sign(claims(role="superuser")), "invalid token claims"),
+        "guilds-not-a-list": (sign(claims(guilds="g1,g2")), "invalid token claims"),
+        "huge-token": ("eyJ" + "A" * 8000 + ".e30.x", "invalid token"),
+        "not-a-jwt": ("Bearer abc", "invalid token"),
+        "token-not-a-string": (12345, "no token provided"),
+        "token-empty-string": ("", "no token provided"),
+    }
+
+
+ATTACK_NAMES = list(attacks())
+
+
+@pytest.mark.parametrize("token", ATTACK_NAMES, ids=ATTACK_NAMES)
 async def test_bad_token_is_refused_with_its_reason(server: Any, token: str) -> None:
     """Attack: a CONNECT to ``/`` whose ``auth.token`` is forged, of the wrong algorithm, out of
     date, missing a required claim, or for another issuer/audience (see the id). Expected:
     exactly ``44{"message":"Authentication failed: <reason>"}``; then a valid token on the same
     Engine.IO connection connects (the connection was not poisoned)."""
-    value, reason = ATTACKS[token]
+    value, reason = attacks()[token]
     async with sio_ws(server, connect=False, token=None) as client:
         await client.send("40" + dumps({"token": value}))
         assert await client.recv() == "44" + dumps({"message": FAILED + reason})
@@ -174,13 +184,14 @@ async def test_bad_tokens_in_query_and_bearer_header_are_refused(server: Any) ->
 async def test_metrics_refuse_non_admin_and_forged_tokens(server: Any) -> None:
     """Attack: /metrics with a user token, a tampered (role admin) token, an ``alg: none``
     admin token, an expired admin token. Expected: 401 each; a valid admin token gets 200."""
+    now = int(time.time())
     async with httpx.AsyncClient(timeout=WAIT) as http:
         url = server.url + "/metrics"
         for token in (
             sign(claims()),
             tampered(),
             alg_none(claims(role="admin")),
-            sign(claims(role="admin", iat=NOW - 7200, exp=NOW - 3600)),
+            sign(claims(role="admin", iat=now - 7200, exp=now - 3600)),
         ):
             r = await http.get(url, headers={"Authorization": f"Bearer {token}"})
             assert r.status_code == 401, token
