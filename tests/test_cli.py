@@ -52,6 +52,10 @@ def test_check_config_refuses_bad_values_by_name(tmp_path: Path) -> None:
         (["--max-outbox-bytes", "-1"], "invalid --max-outbox-bytes: must not be negative"),
         (["--log-format", "xml"], "invalid --log-format"),
         (["--event-retention-days", "1"], "invalid --event-retention-days"),
+        (
+            ["--trusted-proxies", "10.0.0.1,nginx"],
+            "invalid --trusted-proxies: 'nginx' is not an IP address or CIDR network",
+        ),
     ]
     for flags, message in cases:
         done = switchboard("check-config", *flags)

@@ -51,8 +51,9 @@ Decisions where the seeds are silent:
 
 * Status 200 for accepted events (the visitor seed's answer has no other code); a request whose
   events were all duplicates is still a success.
-* The per-IP limit counts requests (a batch is one), keyed by the connecting address;
-  ``X-Forwarded-For`` is not trusted (put the limit in the proxy when there is one).
+* The per-IP limit counts requests (a batch is one), keyed by the client address: the
+  connecting address, or the one ``X-Forwarded-For`` names when the peer is one of
+  ``trusted_proxies`` (:mod:`web.proxies`).
 * Event names, countries, devices and referrers are shown as posted (no case folding); the device
   is any string, not only ``mobile``/``web``/``tablet``.
 * ``anonymous_dashboards`` opens ``/ws/metrics`` and the REST reads, not ``/`` (shared with the
@@ -348,7 +349,9 @@ class Analytics:
         return _json(200, body, _CORS)
 
     async def _read_events(self, batch: bool) -> tuple[list[Event], str | None]:
-        ip = request.remote_addr or ""
+        ip = self.runtime.proxies.client_address(
+            request.remote_addr or "", request.headers.get("X-Forwarded-For")
+        )
         if not self.limiter.allow(ip):
             limit = self.limiter.limit
             refusal = Refused(429, f"Too many requests: at most {limit} per minute per address")

@@ -30,6 +30,7 @@ from web.metrics import allowed as metrics_allowed
 from web.namespace import Namespace
 from web.native_ws import NativeEndpoint
 from web.origin import cors_headers, origin_policy
+from web.proxies import TrustedProxies
 from web.settings import Settings
 from web.socketio_server import SocketIOServer
 
@@ -57,6 +58,7 @@ class Runtime:
             audience=settings.jwt_audience,
         )
         self.origin_allowed = origin_policy(settings.cors_origins)
+        self.proxies = TrustedProxies(settings.trusted_proxies)
         self.clock = Clock()
         self.store = Store(
             settings.data_path / "switchboard.sqlite3",
@@ -144,6 +146,7 @@ class Runtime:
             self.engine,
             max_message_bytes=s.max_http_buffer_size_bytes,
             origin_allowed=self.origin_allowed,
+            client_address=self.proxies.client_address,
             nursery=nursery,
         )
         self.metrics = Metrics(self)
@@ -216,12 +219,11 @@ def create_app(
             return Response(b"", status=204, headers=cors)
 
         def handshake() -> Handshake:
-            return Handshake(
-                request.args.to_dict(),
-                {k.lower(): v for k, v in request.headers.items()},
-                request.remote_addr or "",
-                "polling",
+            headers = {k.lower(): v for k, v in request.headers.items()}
+            client = runtime.proxies.client_address(
+                request.remote_addr or "", headers.get("x-forwarded-for")
             )
+            return Handshake(request.args.to_dict(), headers, client, "polling")
 
         async def read_body(limit: int) -> bytes | None:
             length = request.content_length
@@ -259,12 +261,15 @@ def create_app(
             err = engineio.RequestError(engineio.ErrorCode.FORBIDDEN)
             return Response(err.body(), status=err.status, content_type="application/json")
         query = websocket.args.to_dict()
-        target, error = runtime.engine.websocket_target(query, websocket.remote_addr or "")
+        remote_addr = runtime.proxies.client_address(
+            websocket.remote_addr or "", headers.get("x-forwarded-for")
+        )
+        target, error = runtime.engine.websocket_target(query, remote_addr)
         if error is not None or target is None:
             err = error or engineio.RequestError(engineio.ErrorCode.BAD_REQUEST)
             return Response(err.body(), status=err.status, content_type="application/json")
         await websocket.accept()
-        hs = Handshake(query, headers, websocket.remote_addr or "", "websocket")
+        hs = Handshake(query, headers, remote_addr, "websocket")
         current = websocket._get_current_object()  # type: ignore[attr-defined]
         client = websocket.scope.get("client")
         await serve_asgi_websocket(

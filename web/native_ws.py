@@ -225,11 +225,13 @@ class NativeEndpoint:
         *,
         max_message_bytes: int,
         origin_allowed: Callable[[str | None, str | None], bool],
+        client_address: Callable[[str, str | None], str],
         nursery: trio.Nursery,
     ) -> None:
         self.engine = engine
         self.max_message_bytes = max_message_bytes
         self.origin_allowed = origin_allowed
+        self.client_address = client_address  # (peer, X-Forwarded-For) -> the client's address
         self.nursery = nursery
         self.flusher = Flusher()
         self.connections = 0
@@ -255,6 +257,7 @@ class NativeEndpoint:
             k.decode("latin-1").lower(): v.decode("latin-1") for k, v in request.extra_headers
         }
         headers["host"] = request.host
+        remote_addr = self.client_address(remote_addr, headers.get("x-forwarded-for"))
         query = _query(request.target)
         if not self.origin_allowed(headers.get("origin"), request.host):
             self.engine.refuse("forbidden")

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from web.proxies import parse_networks
+
 ENV_PREFIX = "SWITCHBOARD_"
 
 
@@ -53,6 +55,12 @@ class Settings:
     jwt_audience: str = setting("", "Required `aud` claim when set.")
     token_ttl_seconds: int = setting(86400, "Lifetime of tokens printed by `serve`/`token`.")
     # --- browsers ---------------------------------------------------------------------------
+    trusted_proxies: list[str] = setting(
+        [],
+        "Reverse proxies (addresses or CIDR networks, comma-separated) whose X-Forwarded-For "
+        "names the client; per-address limits then count clients, not the proxy. Empty: the "
+        "header is never believed.",
+    )
     cors_origins: list[str] = setting(
         [],
         "Origins allowed cross-origin (comma-separated, or *). Same-origin and clients that send "
@@ -71,8 +79,7 @@ class Settings:
     max_connections_per_ip: int = setting(
         1000,
         "Engine.IO sessions one client address may hold open at once; past it a new handshake "
-        "gets 403 (0: no limit). Behind a reverse proxy every client has the proxy's address: "
-        "set 0 there and limit in the proxy.",
+        "gets 403 (0: no limit). Behind a reverse proxy, list it in trusted_proxies.",
     )
     max_outbox_bytes: int = setting(
         4_194_304,
@@ -421,6 +428,10 @@ def validate(settings: Settings) -> None:
             f"invalid {flag_name('event_retention_days')}: {retention} is shorter than the "
             f"{needed:g} days the analytics look back (0 keeps events forever)"
         )
+    try:
+        parse_networks(settings.trusted_proxies)
+    except ValueError as err:
+        raise ValueError(f"invalid {flag_name('trusted_proxies')}: {err}") from None
     if settings.log_format not in ("json", "text"):
         raise ValueError(f"invalid {flag_name('log_format')}: {settings.log_format!r}")
     for name in ("shutdown_timeout_seconds", "housekeeping_interval_seconds"):

@@ -243,3 +243,22 @@ def test_the_rate_limit_is_per_ip_and_costs_only_the_sender(
     # a minute later the first address may post again
     server.advance(61)
     assert server.event({"type": "x"}).status_code == 200
+
+
+def test_behind_a_trusted_proxy_the_rate_limit_counts_each_client(
+    switchboard: Callable[..., Switchboard],
+) -> None:
+    server = switchboard("--ingest-rate-per-ip-per-minute", "1", "--trusted-proxies", "127.0.0.1")
+
+    def post(client: str) -> int:
+        answer = httpx.post(
+            server.url + "/api/events",
+            json={"type": "x"},
+            headers={"X-Forwarded-For": client},
+            timeout=5,
+        )
+        return answer.status_code
+
+    assert post("198.51.100.1") == 200
+    assert post("198.51.100.2") == 200  # another client behind the same proxy
+    assert post("198.51.100.1") == 429
