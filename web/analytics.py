@@ -349,9 +349,7 @@ class Analytics:
         return _json(200, body, _CORS)
 
     async def _read_events(self, batch: bool) -> tuple[list[Event], str | None]:
-        ip = self.runtime.proxies.client_address(
-            request.remote_addr or "", request.headers.get("X-Forwarded-For")
-        )
+        ip = self.runtime.proxies.client_of(request)
         if not self.limiter.allow(ip):
             limit = self.limiter.limit
             refusal = Refused(429, f"Too many requests: at most {limit} per minute per address")

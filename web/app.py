@@ -219,11 +219,12 @@ def create_app(
             return Response(b"", status=204, headers=cors)
 
         def handshake() -> Handshake:
-            headers = {k.lower(): v for k, v in request.headers.items()}
-            client = runtime.proxies.client_address(
-                request.remote_addr or "", headers.get("x-forwarded-for")
+            return Handshake(
+                request.args.to_dict(),
+                {k.lower(): v for k, v in request.headers.items()},
+                runtime.proxies.client_of(request),
+                "polling",
             )
-            return Handshake(request.args.to_dict(), headers, client, "polling")
 
         async def read_body(limit: int) -> bytes | None:
             length = request.content_length
@@ -261,9 +262,7 @@ def create_app(
             err = engineio.RequestError(engineio.ErrorCode.FORBIDDEN)
             return Response(err.body(), status=err.status, content_type="application/json")
         query = websocket.args.to_dict()
-        remote_addr = runtime.proxies.client_address(
-            websocket.remote_addr or "", headers.get("x-forwarded-for")
-        )
+        remote_addr = runtime.proxies.client_of(websocket)
         target, error = runtime.engine.websocket_target(query, remote_addr)
         if error is not None or target is None:
             err = error or engineio.RequestError(engineio.ErrorCode.BAD_REQUEST)

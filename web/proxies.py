@@ -14,8 +14,23 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable
+from typing import Protocol
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class Headers(Protocol):
+    def get(self, key: str) -> str | None: ...
+
+
+class HttpRequest(Protocol):
+    """What a Quart ``request`` or ``websocket`` offers here."""
+
+    @property
+    def remote_addr(self) -> str | None: ...
+
+    @property
+    def headers(self) -> Headers: ...
 
 
 def parse_networks(entries: Iterable[str]) -> tuple[Network, ...]:
@@ -44,6 +59,12 @@ class TrustedProxies:
         except ValueError:
             return False
         return any(ip in network for network in self.networks)
+
+    def client_of(self, request: HttpRequest) -> str:
+        """The client address of a Quart request or WebSocket."""
+        return self.client_address(
+            request.remote_addr or "", request.headers.get("X-Forwarded-For")
+        )
 
     def client_address(self, peer: str, forwarded_for: str | None) -> str:
         """The client behind ``peer`` (the TCP peer address) given its ``X-Forwarded-For``."""

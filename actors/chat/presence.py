@@ -156,8 +156,9 @@ class PresenceActor(Actor):
             body["socketId"] = latest.sid if latest else None
             body["socketCount"] = len(user.sockets)
             body["userAgent"] = latest.user_agent if latest else None
-            shown = latest is not None and message.viewer.sees_ip_of(message.user_id)
-            body["ipAddress"] = latest.ip if shown and latest is not None else None
+            body["ipAddress"] = None
+            if latest is not None and message.viewer.sees_ip_of(message.user_id):
+                body["ipAddress"] = latest.ip
             message.reply.send(body)
         elif isinstance(message, StatusesOf):
             message.reply.send(
