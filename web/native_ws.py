@@ -3,8 +3,9 @@
 Why not the ASGI route: per-frame ASGI costs a task hop, a lock and a cancel scope per message per
 client (DESIGN.md, "The front door"). Here:
 
-* wsproto performs the HTTP upgrade; after it, client frames are read with ``wait_readable`` +
-  ``recv_into`` one shared buffer and parsed by :class:`protocol.websocket.FrameParser`;
+* wsproto performs the HTTP upgrade; after it, client frames are read with ``recv_into`` one
+  shared buffer when :mod:`web.readiness` says the socket is readable (one epoll set registered
+  once per socket, not re-armed per message) and parsed by :class:`protocol.websocket.FrameParser`;
 * server frames are pre-built bytes (a broadcast's frame is built once, see ``OutFrame.ws``);
 * pushing to a client appends to its pending list and marks it dirty; ONE :class:`Flusher` task
   writes every dirty client with a non-blocking ``send`` after the current batch of work, so many
@@ -31,6 +32,7 @@ from protocol import engineio, websocket
 from protocol.errors import ProtocolError
 from web.engineio_server import EngineServer, EngineSocket, Handshake
 from web.logs import connection_id
+from web.readiness import Readiness, TrioReadiness, new_poller
 
 log = logging.getLogger("switchboard.native_ws")
 
@@ -93,6 +95,7 @@ class NativeWebSocket:
         "pending",
         "queued_bytes",
         "reader_scope",
+        "readiness",
         "sock",
         "spawn",
     )
@@ -112,6 +115,7 @@ class NativeWebSocket:
         self.closed = False
         self.drained: trio.Event | None = None
         self.reader_scope: trio.CancelScope | None = None
+        self.readiness: Readiness | TrioReadiness = TrioReadiness(sock)
 
     def push(self, frame: OutFrame) -> None:
         self.push_bytes(frame.ws)
@@ -236,6 +240,9 @@ class NativeEndpoint:
         self.flusher = Flusher()
         self.connections = 0
         nursery.start_soon(self.flusher.run)
+        self.poller = new_poller()
+        if self.poller is not None:
+            nursery.start_soon(self.poller.run)
 
     async def serve(
         self, sock: stdlib_socket.socket, head: bytes, rest: bytes, remote_addr: str
@@ -271,6 +278,8 @@ class NativeEndpoint:
             return
         await _send_all(sock, conn.send(AcceptConnection()))
         transport = NativeWebSocket(sock, self.flusher, self.nursery.start_soon)
+        if self.poller is not None:
+            transport.readiness = self.poller.register(sock)
         parser = websocket.FrameParser(max_message_bytes=self.max_message_bytes)
         self.connections += 1
         try:
@@ -288,6 +297,8 @@ class NativeEndpoint:
                 await self._read(esock_or_none, transport, parser, rest, upgrading=True)
         finally:
             self.connections -= 1
+            if self.poller is not None:
+                self.poller.unregister(sock)
             await transport.finish()
 
     async def _read(
@@ -316,9 +327,9 @@ class NativeEndpoint:
                         return
                 elif rest:
                     await self._handle(esock, transport, parser.feed(rest))
-                wait_readable = trio.lowlevel.wait_readable
+                readiness = transport.readiness
                 while True:
-                    await wait_readable(sock)
+                    await readiness.wait()
                     try:
                         received = sock.recv_into(_RECV_BUFFER)
                     except BlockingIOError:
@@ -328,6 +339,8 @@ class NativeEndpoint:
                         break
                     if not received:
                         break
+                    if received == len(_RECV_BUFFER):
+                        readiness.more()
                     events = parser.feed(_RECV_VIEW[:received].tobytes())
                     if events and await self._handle(esock, transport, events):
                         break
@@ -386,7 +399,7 @@ class NativeEndpoint:
                         return None
                     if esock.upgrade_step(transport, packet):
                         return events[index + 1 :]
-            await trio.lowlevel.wait_readable(sock)
+            await transport.readiness.wait()
             try:
                 received = sock.recv_into(_RECV_BUFFER)
             except BlockingIOError:
@@ -396,6 +409,8 @@ class NativeEndpoint:
                 return None
             if not received:
                 return None
+            if received == len(_RECV_BUFFER):
+                transport.readiness.more()
             data = _RECV_VIEW[:received].tobytes()
 
 
