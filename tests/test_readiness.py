@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import struct
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -76,3 +77,47 @@ async def test_a_full_read_is_followed_by_another_without_an_edge() -> None:
         with trio.fail_after(5):
             await readiness.wait()  # no new edge will come for the 90 bytes left
         assert ours.recv(100) == b"x" * 90
+
+
+@pytest.mark.parametrize("ending", ["close", "half-close", "reset"])
+async def test_the_end_of_a_stream_right_after_data_is_seen(ending: str) -> None:
+    """``recv`` returns the data and stops short of the FIN (or the reset), and no edge comes
+    after it: the reader must still learn that the stream ended, not wait for ever."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    peer = socket.create_connection(listener.getsockname())
+    ours, _ = listener.accept()
+    listener.close()
+    ours.setblocking(False)
+    poller = ReadinessPoller()
+    readiness = poller.register(ours)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(poller.run)
+        await readiness.wait()
+        with pytest.raises(BlockingIOError):
+            ours.recv(64)
+        peer.send(b"last message")
+        if ending == "reset":
+            peer.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            peer.close()
+        elif ending == "half-close":
+            peer.shutdown(socket.SHUT_WR)
+        else:
+            peer.close()
+        received: list[bytes] = []
+        with trio.fail_after(5):
+            while True:
+                await readiness.wait()
+                try:
+                    data = ours.recv(64 * 1024)
+                except BlockingIOError:
+                    continue
+                except ConnectionResetError:
+                    break
+                if not data:
+                    break
+                received.append(data)
+        assert b"".join(received) in (b"last message", b"")  # a reset may discard the data
+        poller.unregister(ours)
+        ours.close()
+        peer.close()
+        nursery.cancel_scope.cancel()

@@ -323,12 +323,11 @@ class NativeEndpoint:
                         esock.upgrading = False
                         transport.close()
                         return
-                    if leftover and await self._handle(esock, transport, leftover):
-                        return
-                elif rest:
-                    await self._handle(esock, transport, parser.feed(rest))
+                    over = bool(leftover) and await self._handle(esock, transport, leftover)
+                else:  # frames that came with the request head (a Close among them ends it)
+                    over = bool(rest) and await self._handle(esock, transport, parser.feed(rest))
                 readiness = transport.readiness
-                while True:
+                while not over:
                     await readiness.wait()
                     try:
                         received = sock.recv_into(_RECV_BUFFER)

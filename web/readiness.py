@@ -11,6 +11,9 @@ Edge-triggered means a reader must not wait for an edge while unread data is lef
 shorter than the buffer emptied the kernel's queue at that moment, and data arriving later
 raises a new edge; a full buffer means "read again". :class:`Readiness` keeps a ``ready`` flag
 so that an edge arriving while its reader is busy (handling the previous read) is not lost.
+One exception: ``recv`` stops short at a FIN or an error with data still before it, and no edge
+follows, so the end of a stream (``EPOLLRDHUP``, ``EPOLLHUP``, ``EPOLLERR``) leaves the socket
+ready for good: the reader goes on reading until ``recv`` says end-of-stream or fails.
 
 Without ``select.epoll`` (not Linux) :class:`TrioReadiness` falls back to ``wait_readable``.
 """
@@ -24,20 +27,29 @@ from typing import Any
 import trio
 from trio.lowlevel import Abort, current_task, reschedule, wait_task_rescheduled
 
-_EDGE_READ = getattr(select, "EPOLLIN", 0) | getattr(select, "EPOLLET", 0)
+_EDGE_READ = (
+    getattr(select, "EPOLLIN", 0) | getattr(select, "EPOLLRDHUP", 0) | getattr(select, "EPOLLET", 0)
+)
+_STREAM_END = (
+    getattr(select, "EPOLLRDHUP", 0)
+    | getattr(select, "EPOLLHUP", 0)
+    | getattr(select, "EPOLLERR", 0)
+)
 
 
 class Readiness:
     """One socket's read readiness: a flag set by the poller, and the reader parked on it."""
 
-    __slots__ = ("ready", "waiter")
+    __slots__ = ("ended", "ready", "waiter")
 
     def __init__(self) -> None:
         self.ready = True  # whatever arrived before registration is read first
+        self.ended = False  # the peer closed or the connection failed: always ready from now
         self.waiter: Any = None
 
-    def wake(self) -> None:
+    def wake(self, ended: bool = False) -> None:
         self.ready = True
+        self.ended = self.ended or ended
         waiter = self.waiter
         if waiter is not None:
             self.waiter = None
@@ -50,7 +62,7 @@ class Readiness:
         else:
             self.waiter = current_task()
             await wait_task_rescheduled(self._abort)
-        self.ready = False  # cleared before the read: an edge after this sets it again
+        self.ready = self.ended  # cleared before the read: an edge after this sets it again
 
     def more(self) -> None:
         """The last read filled the buffer: data may be left, read again without an edge."""
@@ -68,11 +80,12 @@ class ReadinessPoller:
         self.epoll = select.epoll()
         self.by_fd: dict[int, Readiness] = {}
 
-    def register(self, sock: socket.socket) -> Readiness:
-        readiness = Readiness()
+    def register(self, sock: socket.socket) -> Readiness | TrioReadiness:
+        if self.epoll.closed:  # shutting down: a late upgrade reads the portable way
+            return TrioReadiness(sock)
         fd = sock.fileno()
-        self.by_fd[fd] = readiness
         self.epoll.register(fd, _EDGE_READ)
+        readiness = self.by_fd[fd] = Readiness()
         return readiness
 
     def unregister(self, sock: socket.socket) -> None:
@@ -89,10 +102,10 @@ class ReadinessPoller:
         try:
             while True:
                 await trio.lowlevel.wait_readable(self.epoll.fileno())
-                for fd, _ in poll(0):
+                for fd, events in poll(0):
                     readiness = by_fd.get(fd)
                     if readiness is not None:
-                        readiness.wake()
+                        readiness.wake(bool(events & _STREAM_END))
         finally:
             self.epoll.close()
 
