@@ -17,17 +17,11 @@ async def test_polling_close_completes_pending_get_with_noop(
 ) -> None:
     p = Polling(http, engineio_server, EIO_PATH)
     await p.handshake()
-    pending: list[httpx.Response] = []
-
-    async def pending_get() -> None:
-        pending.append(await p.get())
-
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(pending_get)
-        await trio.sleep(0.05)  # let the GET reach the server (no observable event for that)
-        with trio.fail_after(AT_ONCE * 2):
-            await p.post_ok("1")
-    assert (pending[0].status_code, pending[0].text) == (200, "6")
+    get = await p.send_get()  # read by the server: pending
+    with trio.fail_after(AT_ONCE * 2):
+        await p.post_ok("1")
+    r = await get.response()
+    assert (r.status_code, r.text) == (200, "6")
     r = await p.get()
     assert r.status_code == 400
     assert r.json() == {"code": 1, "message": "Session ID unknown"}

@@ -8,7 +8,16 @@ import httpx
 import pytest
 import trio
 
-from .helpers import AT_ONCE, EIO_PATH, RS, WAIT, Polling, eio_ws, node_deviation
+from .helpers import (
+    AT_ONCE,
+    EIO_PATH,
+    RS,
+    WAIT,
+    Polling,
+    eio_ws,
+    node_deviation,
+    wait_server_has_read,
+)
 
 
 async def _session(http: httpx.AsyncClient, base: str) -> Polling:
@@ -61,16 +70,10 @@ async def test_polling_get_returns_all_queued_packets_joined(
 async def test_polling_get_waits_for_data(http: httpx.AsyncClient, engineio_server: str) -> None:
     """A GET with nothing queued is held open and completed by the next packet."""
     p = await _session(http, engineio_server)
-    result: list[str] = []
-
-    async def pending_get() -> None:
-        result.extend(await p.get_packets())
-
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(pending_get)
-        await trio.sleep(0.02)  # let the GET reach the server (no observable event for that)
-        await p.post_ok("4late")
-    assert result == ["4late"]
+    get = await p.send_get()  # read by the server, with nothing queued: it waits
+    await p.post_ok("4late")
+    r = await get.response()
+    assert (r.status_code, r.text) == (200, "4late")
 
 
 @pytest.mark.parametrize("packet", ["9x", "x", "7"])
@@ -128,7 +131,7 @@ async def test_aborted_get_closes_session(http: httpx.AsyncClient, engineio_serv
         "Host: 127.0.0.1\r\nAccept: */*\r\n\r\n"
     )
     await stream.send_all(request.encode())
-    await trio.sleep(0.05)  # let the server park the GET (there is no observable event for that)
+    await wait_server_has_read(port, stream.socket.getsockname()[1])  # the GET is pending
     await stream.aclose()  # the client gives up on its pending GET
     # The session must be closed "at once" after the abort.  The only way to observe that
     # without side effects is to look after the deadline: a POST before it would hand the

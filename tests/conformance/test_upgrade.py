@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 import httpx
 import trio
 
-from .helpers import AT_ONCE, EIO_PATH, RS, WAIT, WS, Polling, eio_ws, node_deviation
+from .helpers import AT_ONCE, EIO_PATH, RS, WAIT, WS, Polling, RawResponse, eio_ws, node_deviation
 
 
 async def _session(http: httpx.AsyncClient, base: str) -> Polling:
@@ -21,9 +21,9 @@ class PendingGet:
     def __init__(self) -> None:
         self.completed = trio.Event()
         self.time = 0.0
-        self.response: httpx.Response | None = None
+        self.response: RawResponse | None = None
 
-    async def wait(self, timeout: float = WAIT) -> httpx.Response:
+    async def wait(self, timeout: float = WAIT) -> RawResponse:
         with trio.fail_after(timeout):
             await self.completed.wait()
         assert self.response is not None
@@ -32,17 +32,17 @@ class PendingGet:
 
 @asynccontextmanager
 async def _pending_get(p: Polling) -> AsyncIterator[PendingGet]:
-    """Run a GET in the background."""
+    """A GET the server has read (so it is pending there), answered in the background."""
     pending = PendingGet()
+    get = await p.send_get()
 
     async def run() -> None:
-        pending.response = await p.get()
+        pending.response = await get.response()
         pending.time = trio.current_time()
         pending.completed.set()
 
     async with trio.open_nursery() as nursery:
         nursery.start_soon(run)
-        await trio.sleep(0.05)  # let the GET reach the server (no observable event for that)
         yield pending
 
 
