@@ -105,6 +105,7 @@ class NativeWebSocket:
         sock: stdlib_socket.socket,
         flusher: Flusher,
         spawn: Callable[..., None],
+        readiness: Readiness | TrioReadiness,
     ) -> None:
         self.sock = sock
         self.flusher = flusher
@@ -115,7 +116,7 @@ class NativeWebSocket:
         self.closed = False
         self.drained: trio.Event | None = None
         self.reader_scope: trio.CancelScope | None = None
-        self.readiness: Readiness | TrioReadiness = TrioReadiness(sock)
+        self.readiness = readiness
 
     def push(self, frame: OutFrame) -> None:
         self.push_bytes(frame.ws)
@@ -277,9 +278,8 @@ class NativeEndpoint:
             await _send_all(sock, _reject(conn, err))
             return
         await _send_all(sock, conn.send(AcceptConnection()))
-        transport = NativeWebSocket(sock, self.flusher, self.nursery.start_soon)
-        if self.poller is not None:
-            transport.readiness = self.poller.register(sock)
+        readiness = TrioReadiness(sock) if self.poller is None else self.poller.register(sock)
+        transport = NativeWebSocket(sock, self.flusher, self.nursery.start_soon, readiness)
         parser = websocket.FrameParser(max_message_bytes=self.max_message_bytes)
         self.connections += 1
         try:

@@ -55,12 +55,6 @@ class Settings:
     jwt_audience: str = setting("", "Required `aud` claim when set.")
     token_ttl_seconds: int = setting(86400, "Lifetime of tokens printed by `serve`/`token`.")
     # --- browsers ---------------------------------------------------------------------------
-    trusted_proxies: list[str] = setting(
-        [],
-        "Reverse proxies (addresses or CIDR networks, comma-separated) whose X-Forwarded-For "
-        "names the client; per-address limits then count clients, not the proxy. Empty: the "
-        "header is never believed.",
-    )
     cors_origins: list[str] = setting(
         [],
         "Origins allowed cross-origin (comma-separated, or *). Same-origin and clients that send "
@@ -80,6 +74,12 @@ class Settings:
         1000,
         "Engine.IO sessions one client address may hold open at once; past it a new handshake "
         "gets 403 (0: no limit). Behind a reverse proxy, list it in trusted_proxies.",
+    )
+    trusted_proxies: list[str] = setting(
+        [],
+        "Reverse proxies (addresses or CIDR networks, comma-separated) whose X-Forwarded-For "
+        "names the client; per-address limits then count clients, not the proxy. Empty: the "
+        "header is never believed.",
     )
     max_outbox_bytes: int = setting(
         4_194_304,

@@ -21,6 +21,8 @@ import pytest
 import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection, open_websocket_url
 
+from tests.hardening.helpers import RawConn
+from tests.tcp_table import server_end
 from tests.waiting import POLL_INTERVAL_SECONDS
 
 # Conformance server configuration (PROTOCOL.md, "Conformance server").
@@ -259,34 +261,15 @@ def placeholders(n: int) -> str:
 # --------------------------------------------------------------------------- "the server read it"
 
 
-def server_has_read_all(server_port: int, client_port: int) -> bool:
-    """Whether the server's end of our connection from ``client_port`` holds no unread bytes.
-
-    The kernel's per-socket receive queue (``/proc/net/tcp``; server and tests share this
-    machine) is the one black-box sign, for any server implementation, that a request we sent
-    has been taken in by the server process. On loopback our bytes are in that queue by the
-    time ``send`` returns, so "empty" means "read".
-    """
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            with open(table) as f:
-                rows = f.read().splitlines()[1:]
-        except OSError:
-            continue
-        for row in rows:
-            fields = row.split()
-            local, remote, queues = fields[1], fields[2], fields[4]
-            if (
-                int(local.rsplit(":", 1)[1], 16) == server_port
-                and int(remote.rsplit(":", 1)[1], 16) == client_port
-            ):
-                return int(queues.split(":")[1], 16) == 0
-    return False
-
-
 async def wait_server_has_read(server_port: int, client_port: int) -> None:
+    """Until the server's end of our connection holds no unread bytes: on loopback our bytes
+    are in its receive queue by the time ``send`` returns, so "empty" means the server took
+    the request in (``tests/tcp_table.py``)."""
     with trio.fail_after(WAIT):
-        while not server_has_read_all(server_port, client_port):
+        while True:
+            end = server_end(server_port, client_port)
+            if end is not None and end.unread_bytes == 0:
+                return
             await trio.sleep(POLL_INTERVAL_SECONDS)
 
 
@@ -302,66 +285,25 @@ class RawResponse:
 
 
 class RawGet:
-    """One HTTP GET on its own TCP connection (``Connection: close``), so that a test can tell
-    when the server has read it without guessing with a sleep."""
+    """One HTTP GET on its own TCP connection, so that a test can tell when the server has read
+    it without guessing with a sleep."""
 
-    def __init__(self, stream: trio.SocketStream) -> None:
-        self.stream = stream
+    def __init__(self, conn: RawConn) -> None:
+        self.conn = conn
 
     @classmethod
     async def send(cls, url: str, params: dict[str, str]) -> RawGet:
         parts = urlsplit(url)
         host, port = parts.hostname or "127.0.0.1", parts.port or 80
-        stream = await trio.open_tcp_stream(host, port)
-        target = f"{parts.path}?{urlencode(params)}"
-        await stream.send_all(
-            f"GET {target} HTTP/1.1\r\nHost: {host}:{port}\r\nAccept: */*\r\n"
-            "Connection: close\r\n\r\n".encode()
+        conn = RawConn(await trio.open_tcp_stream(host, port))
+        await conn.send(
+            f"GET {parts.path}?{urlencode(params)} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+            "Accept: */*\r\n\r\n".encode()
         )
-        await wait_server_has_read(port, stream.socket.getsockname()[1])
-        return cls(stream)
+        await wait_server_has_read(port, conn.stream.socket.getsockname()[1])
+        return cls(conn)
 
     async def response(self, timeout: float = WAIT) -> RawResponse:
-        """The answer, framed by its Content-Length (or chunked, or the connection's end)."""
-        data = b""
-
-        async def more() -> bool:
-            nonlocal data
-            chunk = await self.stream.receive_some(65536)
-            data += chunk
-            return bool(chunk)
-
-        with trio.fail_after(timeout):
-            async with self.stream:
-                while b"\r\n\r\n" not in data:
-                    if not await more():
-                        raise EOFError(f"no complete response head: {data!r}")
-                head, _, body = data.partition(b"\r\n\r\n")
-                lines = head.decode("latin-1").split("\r\n")
-                headers = {
-                    name.strip().lower(): value.strip()
-                    for name, _, value in (line.partition(":") for line in lines[1:])
-                }
-                if "content-length" in headers:
-                    while len(data) - len(head) - 4 < int(headers["content-length"]):
-                        if not await more():
-                            break
-                    body = data[len(head) + 4 :]
-                else:  # chunked or to the end: read until the server closes
-                    while await more():
-                        pass
-                    body = data[len(head) + 4 :]
-                    if headers.get("transfer-encoding", "").lower() == "chunked":
-                        body = _unchunk(body)
-        return RawResponse(int(lines[0].split()[1]), body.decode("utf-8"))
-
-
-def _unchunk(body: bytes) -> bytes:
-    out = b""
-    while body:
-        size_line, _, body = body.partition(b"\r\n")
-        size = int(size_line.split(b";")[0], 16)
-        if size == 0:
-            break
-        out, body = out + body[:size], body[size + 2 :]
-    return out
+        async with self.conn.stream:
+            status, _, body = await self.conn.response(timeout)
+        return RawResponse(status, body.decode("utf-8"))

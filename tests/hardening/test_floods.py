@@ -24,6 +24,7 @@ import httpx
 import pytest
 import trio
 
+from tests.tcp_table import ESTABLISHED, server_end
 from tests.waiting import POLL_INTERVAL_SECONDS
 
 from .helpers import (
@@ -158,18 +159,9 @@ async def test_event_flood_from_one_socket(server: Any) -> None:
 
 
 def server_side_established(server: Any, client_port: int) -> bool:
-    """Whether the server's end of the connection from ``client_port`` is still ESTABLISHED
-    (the server runs on this machine: /proc/net/tcp shows its sockets)."""
-    with open("/proc/net/tcp") as f:
-        for line in f.read().splitlines()[1:]:
-            fields = line.split()
-            local, remote, state = fields[1], fields[2], fields[3]
-            if (
-                int(local.split(":")[1], 16) == server.port
-                and int(remote.split(":")[1], 16) == client_port
-            ):
-                return state == "01"
-    return False
+    """Whether the server's end of the connection from ``client_port`` is still ESTABLISHED."""
+    end = server_end(server.port, client_port)
+    return end is not None and end.state == ESTABLISHED
 
 
 @pytest.mark.parametrize(
