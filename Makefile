@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench clean chromium vendor
+.PHONY: run test lint bench clean chromium vendor fuzz
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -16,30 +16,35 @@ tests/node_modules/.installed: tests/package.json tests/package-lock.json
 	cd tests && npm ci --silent --no-audit --no-fund
 	touch $@
 
-# the dashboard page's browser libraries (pinned npm packages, served by web/dashboard.py)
-web/static/vendor-src/node_modules/.installed: web/static/vendor-src/package.json web/static/vendor-src/package-lock.json
-	cd web/static/vendor-src && npm ci --silent --no-audit --no-fund
-	touch $@
-
 # the browser test drives the OS package's Chromium (never a downloaded browser)
 chromium:
 	command -v chromium || (apt-get update && apt-get install -y chromium)
 
-vendor: web/static/vendor-src/node_modules/.installed
+# The server needs nothing but Python: the browser libraries it serves are committed, pinned in
+# web/vendor/package.json. `make vendor` refreshes those copies (and their licences) from npm.
+CLIENT := web/sockets/client
+CHARTS := web/apps/dashboard/static/vendor
+vendor:
+	cd web/vendor && npm ci --silent --no-audit --no-fund
+	cp web/vendor/node_modules/socket.io-client/dist/socket.io.min.js \
+	   web/vendor/node_modules/socket.io-client/dist/socket.io.esm.min.js \
+	   web/vendor/node_modules/socket.io-client/dist/socket.io.msgpack.min.js $(CLIENT)/
+	cp web/vendor/node_modules/socket.io-client/LICENSE $(CLIENT)/LICENSE
+	cp web/vendor/node_modules/chart.js/dist/chart.umd.min.js $(CHARTS)/
+	cp web/vendor/node_modules/chart.js/LICENSE.md $(CHARTS)/LICENSE.chart.js.md
 
-# The server needs nothing but Python; only the dashboard page's libraries come from npm.
 run: $(STAMP)
-	@if command -v npm >/dev/null 2>&1; then $(MAKE) -s vendor; \
-	else echo "npm not found: the server runs, but the dashboard page needs Node.js (then: make vendor)"; fi
 	$(BIN)/switchboard serve --demo $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check actors protocol web tests benchmarks
 	$(BIN)/mypy protocol actors web
+	$(BIN)/lint-imports
 
-test: $(STAMP) tests/node_modules/.installed web/static/vendor-src/node_modules/.installed chromium
+test: $(STAMP) tests/node_modules/.installed chromium
 	$(BIN)/ruff check actors protocol web tests benchmarks
 	$(BIN)/mypy protocol actors web
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
 
 # Node's socket.io server, pinned, as a benchmark peer (skipped when Node.js is not installed)
@@ -52,9 +57,8 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run
 
 clean:
-	rm -rf $(VENV) tests/node_modules web/static/vendor-src/node_modules benchmarks/peers/node/node_modules data
+	rm -rf $(VENV) tests/node_modules web/vendor/node_modules benchmarks/peers/node/node_modules data
 
 # a longer run of the live-server fuzzing in tests/hardening/test_fuzz.py (the normal run: 150)
-.PHONY: fuzz
 fuzz: $(STAMP)
 	FUZZ_EXAMPLES=5000 SCHEMATHESIS_EXAMPLES=1000 $(BIN)/python -m pytest -q tests/hardening -k "fuzz or schemathesis" --timeout 3600

@@ -29,7 +29,7 @@ import trio
 
 from benchmarks.loadgen import Client, cpu_seconds, percentile
 from benchmarks.run import free_port
-from web.auth import Authenticator
+from web.platform.auth import Authenticator
 
 SECRET = "chat-benchmark-secret-0123456789abcdef"
 ROOT = Path(__file__).resolve().parent.parent

@@ -151,7 +151,7 @@ def main() -> None:
         asyncio.run(bench(args.url.rstrip("/"), args.token, args.batch, args.seconds,
                           args.concurrency))  # fmt: skip
         return
-    from web.auth import Authenticator
+    from web.platform.auth import Authenticator
 
     port = free_port()
     with tempfile.TemporaryDirectory() as data:

@@ -13,11 +13,11 @@ from typing import Any
 
 import msgspec
 
-from actors.session import Session
-from web.app import create_app
-from web.namespace import Ack, Namespace
+from actors.sockets.session import Session
+from web.platform.app import create_app
+from web.platform.settings import Settings
 from web.server import run
-from web.settings import Settings
+from web.sockets.namespace import Ack, Namespace
 
 _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
@@ -75,7 +75,7 @@ def main() -> None:
         log_level="warning",
         max_connections_per_ip=0,  # every benchmark client comes from 127.0.0.1
     )
-    app = create_app(settings, [bench_namespace()])
+    app = create_app(settings, namespaces=[bench_namespace()])
     run(app, settings, on_ready=lambda port: print(f"ready on {port}", flush=True))
 
 

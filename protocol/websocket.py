@@ -95,9 +95,7 @@ def _valid_close_code(code: int) -> bool:
 def _unmask(payload: bytes | bytearray, mask: bytes | bytearray) -> bytes:
     n = len(payload)
     key = (bytes(mask) * ((n >> 2) + 1))[:n]
-    return (int.from_bytes(payload, "little") ^ int.from_bytes(key, "little")).to_bytes(
-        n, "little"
-    )
+    return (int.from_bytes(payload, "little") ^ int.from_bytes(key, "little")).to_bytes(n, "little")
 
 
 class FrameParser:

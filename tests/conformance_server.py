@@ -21,13 +21,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from actors.outbox import OutFrame
-from actors.session import Session
-from web.app import create_app
-from web.engineio_server import EngineSocket
-from web.namespace import Ack, Namespace
+from actors.sockets.outbox import OutFrame
+from actors.sockets.session import Session
+from web.platform.app import create_app
+from web.platform.settings import Settings
 from web.server import run
-from web.settings import Settings
+from web.sockets.engineio_server import EngineSocket
+from web.sockets.namespace import Ack, Namespace
 
 
 def socketio_namespaces() -> list[Namespace]:
@@ -92,9 +92,9 @@ def main() -> None:
         log_level="warning",
     )
     if args.mode == "engineio":
-        app = create_app(settings, [], engine_handler=EchoHandler)
+        app = create_app(settings, engine_handler=EchoHandler)
     else:
-        app = create_app(settings, socketio_namespaces())
+        app = create_app(settings, namespaces=socketio_namespaces())
     run(app, settings, on_ready=lambda port: print(f"ready on {port}", flush=True))
 
 

@@ -20,13 +20,13 @@ Namespace ``/`` (JWT required: ``auth.token``, ``?token=`` or ``Authorization: B
 * ``crash-room`` (room name; test-only, for tests/hardening) sends that room's actor a message
   it does not understand, so the actor raises and its supervisor restarts it; acks ``{"ok": true}``.
 
-``--set NAME=VALUE`` (repeatable, test-only) overrides any setting of ``web.settings.Settings``
-(e.g. ``--set ping_interval_ms=300``).
+``--set NAME=VALUE`` (repeatable, test-only) overrides any setting of
+``web.platform.settings.Settings`` (e.g. ``--set ping_interval_ms=300``).
 
 Namespace ``/admin`` (JWT required): ``whoami``.
 
 The JWT secret is ``interop-secret``: tests make tokens with
-``web.auth.Authenticator(SECRET).issue(...)``.
+``web.platform.auth.Authenticator(SECRET).issue(...)``.
 """
 
 from __future__ import annotations
@@ -47,11 +47,11 @@ import trio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from actors.session import AckTimeout, Session
-from web.auth import Authenticator, jwt_middleware
-from web.namespace import Ack, Namespace
+from actors.sockets.session import AckTimeout, Session
+from web.platform.auth import Authenticator, jwt_middleware
+from web.platform.settings import Settings, _coerce
 from web.server import run
-from web.settings import Settings, _coerce
+from web.sockets.namespace import Ack, Namespace
 
 SECRET = "interop-secret"
 
@@ -161,7 +161,7 @@ def interop_namespaces(authenticator: Authenticator) -> list[Namespace]:
 
 
 def main() -> None:
-    from web.app import create_app
+    from web.platform.app import create_app
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=3000)
@@ -199,7 +199,7 @@ def main() -> None:
     # the short test secret is deliberate; keep PyJWT's key-length warning out of the logs
     warnings.filterwarnings("ignore", message="The HMAC key is")
     namespaces = interop_namespaces(Authenticator(SECRET))
-    app = create_app(settings, namespaces)
+    app = create_app(settings, namespaces=namespaces)
     run(app, settings, on_ready=lambda port: print(f"ready on {port}", flush=True))
 
 

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from web.auth import Authenticator, load_or_create_secret
+from web.platform.auth import Authenticator, load_or_create_secret
 
 ROOT = Path(__file__).resolve().parent.parent
 

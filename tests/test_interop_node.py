@@ -22,7 +22,7 @@ import pytest
 import socketio
 
 from tests.conftest import NODE_DIR, TESTS_DIR, node_client
-from web.auth import Authenticator
+from web.platform.auth import Authenticator
 
 pytestmark = [
     pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed"),

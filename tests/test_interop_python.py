@@ -20,7 +20,7 @@ import pytest
 import socketio
 
 from tests.waiting import POLL_INTERVAL_SECONDS
-from web.auth import Authenticator
+from web.platform.auth import Authenticator
 
 pytestmark = pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
 

@@ -23,7 +23,7 @@ import trio
 from trio_websocket import ConnectionClosed, open_websocket_url
 
 from tests.product_server import READY
-from web.auth import Authenticator
+from web.platform.auth import Authenticator
 
 SECRET = "operations-secret-of-a-decent-length"
 SHUTDOWN_BOUND_SECONDS = 10.0

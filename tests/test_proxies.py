@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from tests.hardening.helpers import PATH, WAIT, interop, raw_conn, upgrade_head
-from web.proxies import TrustedProxies, parse_networks
+from web.sockets.proxies import TrustedProxies, parse_networks
 
 PROXIES = TrustedProxies(["10.0.0.1", "192.168.0.0/16", "::1"])
 

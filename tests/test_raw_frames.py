@@ -24,7 +24,7 @@ from trio_websocket import ConnectionClosed, WebSocketConnection, open_websocket
 
 from tests.hardening.helpers import RawConn, client_frame, raw_ws
 from tests.waiting import POLL_INTERVAL_SECONDS
-from web.auth import Authenticator
+from web.platform.auth import Authenticator
 
 pytestmark = pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
 

@@ -11,7 +11,7 @@ import pytest
 import trio
 import trio.testing
 
-from web.readiness import ReadinessPoller, new_poller
+from web.sockets.readiness import ReadinessPoller, new_poller
 
 pytestmark = pytest.mark.skipif(new_poller() is None, reason="epoll is Linux-only")
 

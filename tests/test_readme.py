@@ -1,15 +1,19 @@
-"""The README's configuration table is the settings table (regenerate: python -m web.settings)."""
+"""The README's configuration table is the settings table.
+
+Regenerate it with ``python -m web.platform.settings``.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from web.settings import markdown_table
+from web.platform.settings import markdown_table
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
 
 def test_readme_configuration_table_matches_the_settings() -> None:
     assert markdown_table() in README.read_text(), (
-        "README.md's configuration table is stale: paste the output of `python -m web.settings`"
+        "README.md's configuration table is stale: "
+        "paste the output of `python -m web.platform.settings`"
     )

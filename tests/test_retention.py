@@ -13,7 +13,7 @@ import httpx
 
 from tests.product_server import READY
 from tests.waiting import POLL_INTERVAL_SECONDS
-from web.auth import Authenticator
+from web.platform.auth import Authenticator
 
 SECRET = "retention-secret-of-a-decent-length-0123"
 

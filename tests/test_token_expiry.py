@@ -11,7 +11,7 @@ import httpx
 import socketio
 
 from tests.product_server import READY
-from web.auth import Authenticator
+from web.platform.auth import Authenticator
 
 SECRET = "token-expiry-secret-of-enough-length"
 

@@ -6,7 +6,8 @@ ASGI route (slower than the native path of ``switchboard serve``, same behaviour
 
 from __future__ import annotations
 
-from web.app import create_app
-from web.settings import from_sources
+from web import apps
+from web.platform.app import create_app
+from web.platform.settings import from_sources
 
-app = create_app(from_sources())
+app = create_app(from_sources(), apps.install)

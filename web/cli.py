@@ -6,9 +6,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from web.applications import APPLICATIONS
-from web.auth import Authenticator, load_or_create_secret
-from web.settings import Settings, add_arguments, from_sources
+from web.platform.auth import Authenticator, load_or_create_secret
+from web.platform.settings import Settings, add_arguments, from_sources
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -19,14 +18,12 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
-    from web.app import create_app
+    from web import apps
+    from web.platform.app import create_app
     from web.server import run
 
-    settings = _settings(args)
-    try:
-        app = create_app(settings)
-    except ValueError as err:  # an application refused one of its settings
-        sys.exit(f"switchboard: {err}")
+    settings = _settings(args)  # the same validation as check-config: nothing else refuses
+    app = create_app(settings, apps.install)
     token = app.runtime.authenticator.issue(
         "admin", name="Admin", role="admin", ttl_seconds=settings.token_ttl_seconds
     )
@@ -46,10 +43,6 @@ def cmd_check_config(args: argparse.Namespace) -> None:
 
     try:
         settings = from_sources(vars(args))
-        for install in APPLICATIONS:  # the applications' own checks, without starting anything
-            check = getattr(sys.modules[install.__module__], "check_settings", None)
-            if check is not None:
-                check(settings)
     except ValueError as err:
         print(f"switchboard: {err}", file=sys.stderr)
         sys.exit(2)
@@ -72,7 +65,7 @@ def cmd_token(args: argparse.Namespace) -> None:
 
 
 def cmd_reset_demo(args: argparse.Namespace) -> None:
-    from web.demo import reset_demo_command
+    from web.apps.demo import reset_demo_command
 
     sys.exit(reset_demo_command(_settings(args)))
 

@@ -1,7 +1,7 @@
 """The same-port front door: one listener, each connection's first request head routed.
 
-An Engine.IO WebSocket upgrade goes to the native path (:mod:`web.native_ws`); anything else goes
-to Hypercorn serving the Quart-Trio app, with the bytes already read replayed to it.
+An Engine.IO WebSocket upgrade goes to the native path (:mod:`web.sockets.native_ws`); anything
+else goes to Hypercorn serving the Quart-Trio app, with the bytes already read replayed to it.
 
 Hypercorn has no public hook for handing it an accepted connection, so this module drives its
 trio internals directly (``TCPServer``, ``Lifespan``, ``WorkerContext``): that coupling is kept in
@@ -26,8 +26,8 @@ from hypercorn.trio.tcp_server import TCPServer
 from hypercorn.trio.worker_context import WorkerContext
 from hypercorn.utils import wrap_app
 
-from web.app import SwitchboardApp
-from web.settings import Settings
+from web.platform.app import SwitchboardApp
+from web.platform.settings import Settings
 
 log = logging.getLogger("switchboard.front_door")
 
@@ -114,7 +114,7 @@ def hypercorn_config(settings: Settings) -> Config:
     config.loglevel = settings.log_level.upper()
     # Hypercorn 0.18 refuses an over-size fragmented message with 1009 but then never reads the
     # client's close, leaving the session open; it gets a looser cap and the ASGI route enforces
-    # max_http_buffer_size_bytes itself (web.asgi_ws).
+    # max_http_buffer_size_bytes itself (web.sockets.asgi_ws).
     config.websocket_max_message_size = 2 * settings.max_http_buffer_size_bytes + 65536
     config.h11_max_incomplete_size = settings.max_http_head_bytes
     return config

@@ -11,10 +11,10 @@ from typing import Any
 
 import trio
 
-from web import logs
-from web.app import SwitchboardApp
 from web.front_door import FrontDoor, listen
-from web.settings import Settings
+from web.platform import logs
+from web.platform.app import SwitchboardApp
+from web.platform.settings import Settings
 
 log = logging.getLogger("switchboard")
 

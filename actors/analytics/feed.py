@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import trio
 
-from actors.analytics.events import Event
 from actors.analytics.metrics import FeedEvent, feed_event
+from actors.eventlog.events import Event
 from actors.runtime import Actor
 
 

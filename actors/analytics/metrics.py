@@ -48,8 +48,9 @@ from typing import Any
 
 import msgspec
 
-from actors.analytics.events import Event, iso, time_ago
-from actors.analytics.log import EventLog, Run
+from actors.eventlog.events import Event, iso, time_ago
+from actors.eventlog.log import EventLog, Run
+from actors.eventlog.views import CurrentStats
 from actors.runtime import Actor, Reply
 
 MINUTE = 60
@@ -141,12 +142,6 @@ class MetricsDashboard(msgspec.Struct, rename="camel"):
     top_referrers: list[ReferrerCount]
     performance_metrics: PerformanceMetrics
     live_events: list[LiveEvent]
-
-
-class CurrentStats(msgspec.Struct):
-    total_active: int
-    total_today: int
-    pages_visited: dict[str, int]
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
-from actors.rooms import Rooms
+from actors.sockets.rooms import Rooms
 
 MessageType = Literal["text", "image", "file", "system"]
 Status = Literal["online", "away", "busy"]
@@ -25,7 +25,7 @@ def room_name(chat_id: str) -> str:
 
 
 class Emitter(Protocol):
-    """What chat actors need from their namespace (``web.namespace.Namespace`` fits)."""
+    """What chat actors need from their namespace (``web.sockets.namespace.Namespace`` fits)."""
 
     async def emit(
         self,

@@ -33,7 +33,7 @@ from actors.chat.model import (
 )
 from actors.clock import Clock
 from actors.runtime import Actor, ActorStopped, Reply
-from actors.session import Session
+from actors.sockets.session import Session
 from actors.store import Store, Write
 
 

@@ -35,7 +35,7 @@ from actors.guild import persist
 from actors.guild.analytics import Analytics, MultiClient, Window
 from actors.guild.model import GuildEvent, iso, live_event, multi_client_alert
 from actors.runtime import Actor, Registry, Reply
-from actors.session import Session
+from actors.sockets.session import Session
 from actors.store import Store
 
 log = logging.getLogger("switchboard.guild")

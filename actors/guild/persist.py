@@ -92,3 +92,12 @@ def load_latest_presence(guild_id: str) -> Op:
         return _records(rows)
 
     return op
+
+
+def expire(cutoff: float) -> Callable[[sqlite3.Connection], int]:
+    """Retention: delete guild events older than ``cutoff``; returns how many went."""
+
+    def op(db: sqlite3.Connection) -> int:
+        return int(db.execute("DELETE FROM guild_events WHERE at < ?", (cutoff,)).rowcount)
+
+    return op

@@ -32,9 +32,9 @@ from typing import Any
 import msgspec
 import trio
 
-from actors.analytics.events import Event, iso
-from actors.analytics.log import EventLog
-from actors.analytics.metrics import CurrentStats
+from actors.eventlog.events import Event, iso
+from actors.eventlog.log import EventLog
+from actors.eventlog.views import CurrentStats
 from actors.runtime import Actor, Reply
 from actors.visitors.model import (
     DAY,

@@ -42,8 +42,8 @@ from typing import Any
 
 import msgspec
 
-from actors.analytics.events import Event, iso
-from actors.analytics.metrics import CurrentStats
+from actors.eventlog.events import Event, iso
+from actors.eventlog.views import CurrentStats
 
 MINUTE = 60
 DAY = 86400

@@ -22,7 +22,7 @@ import pytest
 import socketio
 
 from tests.conftest import ServerProcess, server_pool
-from web.auth import Authenticator
+from web.platform.auth import Authenticator
 
 SECRET = "analytics-test-secret-0123456789abcdef"
 AUTH = Authenticator(SECRET)

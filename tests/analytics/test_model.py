@@ -5,7 +5,8 @@ from __future__ import annotations
 import msgspec
 import pytest
 
-from actors.analytics.events import (
+from actors.analytics.metrics import MetricsAggregator, change
+from actors.eventlog.events import (
     EventError,
     EventIn,
     EventLimits,
@@ -14,8 +15,7 @@ from actors.analytics.events import (
     parse_timestamp,
     time_ago,
 )
-from actors.analytics.log import Run
-from actors.analytics.metrics import MetricsAggregator, change
+from actors.eventlog.log import Run
 
 NOW = 1_800_000_000.0  # 2027-01-15T08:00:00Z
 CLASH = "device 'web' and metadata.device 'mobile' disagree"

@@ -32,7 +32,7 @@ from playwright.sync_api import Page, expect, sync_playwright
 
 from tests.conftest import REPO_ROOT, ServerProcess
 from tests.product_server import READY
-from web.auth import Authenticator
+from web.platform.auth import Authenticator
 
 CHROMIUM = os.environ.get("SWITCHBOARD_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -184,7 +184,7 @@ def test_dashboard_live_in_a_browser(
     except AssertionError:
         pytest.fail(
             "the page did not join the demo chat room within 30 s: is the chat application "
-            "(/chat, issue 3) registered in web/applications.py? Page says: "
+            "(/chat, issue 3) registered in web/apps/__init__.py? Page says: "
             f"{chat_panel.inner_text()!r}"
         )
     chat_id = chat_panel.get_attribute("data-chat-id")

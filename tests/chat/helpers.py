@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import socketio
 
-from web.auth import Authenticator
+from web.platform.auth import Authenticator
 
 SECRET = "chat-test-secret-0123456789-abcdefghijklmnop"
 AUTH = Authenticator(SECRET)

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import socketio
 
-from web.auth import Authenticator
+from web.platform.auth import Authenticator
 
 SECRET = "guild-test-secret-0123456789-abcdefghijklmnop"
 AUTH = Authenticator(SECRET)

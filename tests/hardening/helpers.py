@@ -29,7 +29,7 @@ import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection, open_websocket_url
 
 from tests.waiting import POLL_INTERVAL_SECONDS
-from web.auth import Authenticator
+from web.platform.auth import Authenticator
 
 SECRET = "interop-secret"  # tests/interop_server.py
 PATH = "/socket.io/"

@@ -1,4 +1,4 @@
-"""The Origin policy (web/origin.py) on polling and both WebSocket paths, with the default
+"""The Origin policy (web/sockets/origin.py) on polling and both WebSocket paths, with the default
 setting (no ``cors_origins``) and with ``--cors-origins https://good.example`` configured.
 
 Policy: no Origin header (not a browser) and the same origin as the Host are always allowed;

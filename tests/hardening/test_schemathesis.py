@@ -17,7 +17,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 
 from tests.product_server import READY
-from web.auth import Authenticator
+from web.platform.auth import Authenticator
 
 SECRET = "schemathesis-secret-of-a-decent-length"
 EXAMPLES = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "25"))

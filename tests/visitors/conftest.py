@@ -22,7 +22,7 @@ import trio
 import trio_websocket
 
 from tests.conftest import ServerProcess, server_pool
-from web.auth import Authenticator
+from web.platform.auth import Authenticator
 
 SECRET = "visitors-test-secret-0123456789abcdef"
 AUTH = Authenticator(SECRET)

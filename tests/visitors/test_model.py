@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from actors.analytics.events import Event
+from actors.eventlog.events import Event
 from actors.visitors.model import DAY, Filter, VisitorBook
 
 NOON = 20_000 * DAY + 12 * 3600

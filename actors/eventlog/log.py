@@ -1,0 +1,218 @@
+"""The event log: an append-only SQLite table written through the Store actor (group commit).
+
+``analytics_events`` holds every accepted event, in the order it was committed (``seq``). Rows are
+never updated or deleted; readers (the metrics aggregator here, the visitor session aggregator of
+the visitor analytics) rebuild their state from it with :meth:`EventLog.since` and follow new events
+as they are committed. ``id`` is unique: posting an id already in the log stores nothing.
+
+``analytics_idempotency`` remembers each ``Idempotency-Key`` an ingest request carried (with how
+many events it stored), so a retried request counts once. ``analytics_runs`` records when each run
+of the server started and when it was last known to be up (a heartbeat), for ``uptime``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+from actors.eventlog.events import Event
+from actors.store import Store
+
+SCHEMA: tuple[str, ...] = (
+    """CREATE TABLE IF NOT EXISTS analytics_events (
+        seq INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        name TEXT NOT NULL,
+        user_id TEXT,
+        session_id TEXT,
+        page TEXT,
+        country TEXT,
+        device TEXT,
+        referrer TEXT,
+        ts REAL NOT NULL,
+        received_at REAL NOT NULL,
+        properties BLOB,
+        metadata BLOB
+    )""",
+    "CREATE INDEX IF NOT EXISTS analytics_events_ts ON analytics_events (ts)",
+    """CREATE TABLE IF NOT EXISTS analytics_idempotency (
+        key TEXT PRIMARY KEY,
+        events INTEGER NOT NULL,
+        created_at REAL NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS analytics_runs (
+        run INTEGER PRIMARY KEY,
+        started_at REAL NOT NULL,
+        last_seen REAL NOT NULL
+    )""",
+)
+
+_COLUMNS = (
+    "seq, id, name, user_id, session_id, page, country, device, referrer, ts, received_at, "
+    "properties, metadata"
+)
+_INSERT = (
+    "INSERT OR IGNORE INTO analytics_events (id, name, user_id, session_id, page, country, "
+    "device, referrer, ts, received_at, properties, metadata) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+)
+_encode = msgspec.json.encode
+_decode = msgspec.json.decode
+
+
+@dataclass(frozen=True, slots=True)
+class Appended:
+    """What an append stored: the new events (with their ``seq``), how many were already there,
+    and whether the whole request was a replay of an ``Idempotency-Key`` seen before."""
+
+    events: tuple[Event, ...]
+    duplicates: int
+    replayed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    started_at: float
+    last_seen: float
+
+
+def _row(e: Event) -> tuple[object, ...]:
+    return (
+        e.id,
+        e.name,
+        e.user_id,
+        e.session_id,
+        e.page,
+        e.country,
+        e.device,
+        e.referrer,
+        e.timestamp,
+        e.received_at,
+        None if e.properties is None else _encode(e.properties),
+        None if e.metadata is None else _encode(e.metadata),
+    )
+
+
+def _event(row: Sequence[Any]) -> Event:
+    seq, id_, name, user, session, page, country, device, referrer, ts, received, props, meta = row
+    return Event(
+        seq=int(seq),
+        id=str(id_),
+        name=str(name),
+        user_id=user,
+        session_id=session,
+        page=page,
+        country=country,
+        device=device,
+        referrer=referrer,
+        timestamp=float(ts),
+        received_at=float(received),
+        properties=None if props is None else _decode(props),
+        metadata=None if meta is None else _decode(meta),
+    )
+
+
+class EventLog:
+    """Appends and reads through the Store (never touches the database itself)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        store.add_schema(*SCHEMA)
+
+    async def append(
+        self, events: Sequence[Event], *, idempotency_key: str | None = None, now: float = 0.0
+    ) -> Appended:
+        """Store ``events`` in one write; returns once committed."""
+
+        def op(db: sqlite3.Connection) -> Appended:
+            if idempotency_key is not None:
+                seen = db.execute(
+                    "SELECT 1 FROM analytics_idempotency WHERE key = ?", (idempotency_key,)
+                ).fetchone()
+                if seen is not None:
+                    return Appended((), len(events), replayed=True)
+            stored: list[Event] = []
+            execute = db.execute
+            for e in events:
+                cursor = execute(_INSERT, _row(e))
+                if cursor.rowcount:
+                    stored.append(msgspec.structs.replace(e, seq=cursor.lastrowid or 0))
+            if idempotency_key is not None:
+                db.execute(
+                    "INSERT INTO analytics_idempotency (key, events, created_at) VALUES (?,?,?)",
+                    (idempotency_key, len(stored), now),
+                )
+            return Appended(tuple(stored), len(events) - len(stored))
+
+        return await self.store.write(op)
+
+    async def since(self, ts: float, *, after_seq: int = 0, limit: int = 10_000) -> list[Event]:
+        """Events with ``timestamp >= ts`` and ``seq > after_seq``, in log order (a page)."""
+
+        def op(db: sqlite3.Connection) -> list[Event]:
+            rows = db.execute(
+                f"SELECT {_COLUMNS} FROM analytics_events WHERE seq > ? AND ts >= ? "
+                "ORDER BY seq LIMIT ?",
+                (after_seq, ts, limit),
+            ).fetchall()
+            return [_event(r) for r in rows]
+
+        return await self.store.read(op)
+
+    async def latest(self, count: int) -> list[Event]:
+        """The last ``count`` events committed, newest first."""
+
+        def op(db: sqlite3.Connection) -> list[Event]:
+            rows = db.execute(
+                f"SELECT {_COLUMNS} FROM analytics_events ORDER BY seq DESC LIMIT ?", (count,)
+            ).fetchall()
+            return [_event(r) for r in rows]
+
+        return await self.store.read(op)
+
+    async def count(self) -> int:
+        def op(db: sqlite3.Connection) -> int:
+            return int(db.execute("SELECT count(*) FROM analytics_events").fetchone()[0])
+
+        return await self.store.read(op)
+
+    # --- runs (uptime marks) -------------------------------------------------------------------
+    async def start_run(self, now: float) -> tuple[int, list[Run]]:
+        """Record that a run starts now; returns its number and every earlier run."""
+
+        def op(db: sqlite3.Connection) -> tuple[int, list[Run]]:
+            runs = [
+                Run(float(a), float(b))
+                for a, b in db.execute(
+                    "SELECT started_at, last_seen FROM analytics_runs ORDER BY run"
+                )
+            ]
+            cursor = db.execute(
+                "INSERT INTO analytics_runs (started_at, last_seen) VALUES (?, ?)", (now, now)
+            )
+            return int(cursor.lastrowid or 0), runs
+
+        return await self.store.write(op)
+
+    async def mark_run(self, run: int, now: float) -> None:
+        """Heartbeat: the run was up until ``now``."""
+
+        def op(db: sqlite3.Connection) -> None:
+            db.execute("UPDATE analytics_runs SET last_seen = ? WHERE run = ?", (now, run))
+
+        await self.store.write(op)
+
+    async def expire(self, cutoff: float) -> int:
+        """Retention: delete events stamped before ``cutoff`` and idempotency keys recorded
+        before it; returns how many events went."""
+
+        def op(db: sqlite3.Connection) -> int:
+            removed = db.execute("DELETE FROM analytics_events WHERE ts < ?", (cutoff,)).rowcount
+            db.execute("DELETE FROM analytics_idempotency WHERE created_at < ?", (cutoff,))
+            return int(removed)
+
+        removed: int = await self.store.write(op)
+        return removed

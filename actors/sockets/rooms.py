@@ -1,0 +1,186 @@
+"""Rooms: one actor per room owns its members and fans frames out to them.
+
+A broadcast reaches a room as one :class:`Deliver` message carrying one pre-encoded frame; the
+room offers that same object to every member's outbox without awaiting anyone, so a slow member
+costs the room nothing (its own outbox bound deals with it) and no task is woken per member.
+
+:class:`Rooms` is a namespace's directory of rooms. Every session is also in the room named by
+its sid (as in Socket.IO); those rooms need no actor: the directory's session table serves them.
+Rooms are created on first join and retire after ``idle_seconds`` empty.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import trio
+
+from actors.runtime import Actor, Registry, Reply, SupervisorPolicy
+from actors.sockets.outbox import OutFrame
+from actors.sockets.session import Session
+
+
+@dataclass(frozen=True, slots=True)
+class JoinRoom:
+    session: Session
+    reply: Reply[int]
+
+
+@dataclass(frozen=True, slots=True)
+class LeaveRoom:
+    sid: str
+    reply: Reply[int] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Deliver:
+    frame: OutFrame
+    exclude: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class ListMembers:
+    reply: Reply[list[Session]]
+
+
+@dataclass
+class RoomStats:
+    """Counters of a namespace's rooms, kept across room retirement (read by /metrics)."""
+
+    deliveries: int = 0
+    broadcasts: int = 0
+
+
+class RoomActor(Actor):
+    kind = "room"
+    mailbox_size = 256
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        idle_seconds: float,
+        mailbox_size: int = 256,
+        stats: RoomStats | None = None,
+    ) -> None:
+        super().__init__(mailbox_size=mailbox_size)
+        self.name = name
+        self.idle_seconds = idle_seconds  # type: ignore[misc]  # per-instance setting
+        self.members: dict[str, Session] = {}
+        self.room_stats = stats or RoomStats()
+
+    async def handle(self, message: object) -> None:
+        members = self.members
+        if type(message) is Deliver:
+            frame = message.frame
+            exclude = message.exclude
+            if exclude:
+                for sid, session in members.items():
+                    if sid not in exclude:
+                        session.conn.push(frame)
+            else:
+                for session in members.values():
+                    session.conn.push(frame)
+            self.room_stats.deliveries += len(members)
+            self.room_stats.broadcasts += 1
+        elif type(message) is JoinRoom:
+            members[message.session.sid] = message.session
+            message.reply.send(len(members))
+        elif type(message) is LeaveRoom:
+            members.pop(message.sid, None)
+            if message.reply is not None:
+                message.reply.send(len(members))
+        elif type(message) is ListMembers:
+            message.reply.send(list(members.values()))
+        else:
+            raise TypeError(f"room {self.name!r} got an unknown message {message!r}")
+
+    async def idle(self) -> bool:
+        return not self.members
+
+
+class Rooms:
+    """A namespace's rooms and connected sessions."""
+
+    def __init__(
+        self,
+        namespace: str,
+        nursery: trio.Nursery,
+        *,
+        room_idle_seconds: float = 30.0,
+        room_mailbox_size: int = 256,
+        policy: SupervisorPolicy | None = None,
+    ) -> None:
+        self.namespace = namespace
+        self.sessions: dict[str, Session] = {}
+        self.stats = RoomStats()
+
+        def make_room(name: str) -> RoomActor:
+            return RoomActor(
+                name,
+                idle_seconds=room_idle_seconds,
+                mailbox_size=room_mailbox_size,
+                stats=self.stats,
+            )
+
+        self.registry: Registry[str, RoomActor] = Registry(
+            make_room, nursery, policy or SupervisorPolicy()
+        )
+
+    async def join(self, session: Session, room: str) -> int:
+        """Add the session to ``room``; returns the member count after joining."""
+        count: int = await self.registry.ask(room, lambda r: JoinRoom(session, r))
+        session.rooms.add(room)
+        return count
+
+    async def leave(self, session: Session, room: str) -> int:
+        session.rooms.discard(room)
+        if self.registry.get(room) is None:
+            return 0
+        return await self.registry.ask(room, lambda r: LeaveRoom(session.sid, r))
+
+    async def leave_all(self, session: Session) -> None:
+        rooms = list(session.rooms)
+        session.rooms.clear()
+        for room in rooms:
+            if self.registry.get(room) is not None:
+                await self.registry.tell(room, LeaveRoom(session.sid))
+
+    async def members(self, room: str) -> list[Session]:
+        if self.registry.get(room) is None:
+            own = self.sessions.get(room)
+            return [own] if own is not None else []
+        return await self.registry.ask(room, ListMembers)
+
+    async def deliver(
+        self, frame: OutFrame, rooms: Iterable[str] | None, exclude: frozenset[str] = frozenset()
+    ) -> None:
+        """Offer ``frame`` to every session in any of ``rooms`` (all sessions when None)."""
+        if rooms is None:
+            self.stats.broadcasts += 1
+            for sid, session in list(self.sessions.items()):
+                if sid not in exclude:
+                    session.conn.push(frame)
+                    self.stats.deliveries += 1
+            return
+        names = list(dict.fromkeys(rooms))
+        if len(names) == 1:
+            name = names[0]
+            if self.registry.get(name) is not None:
+                await self.registry.tell(name, Deliver(frame, exclude))
+                return
+            own = self.sessions.get(name)
+            if own is not None and name not in exclude:
+                own.conn.push(frame)
+                self.stats.deliveries += 1
+            return
+        # several rooms: a session in two of them still gets the frame once
+        self.stats.broadcasts += 1
+        seen = set(exclude)
+        for name in names:
+            for session in await self.members(name):
+                if session.sid not in seen:
+                    seen.add(session.sid)
+                    session.conn.push(frame)
+                    self.stats.deliveries += 1

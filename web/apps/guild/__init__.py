@@ -1,0 +1,344 @@
+"""The guild monitor: bots report what happens in a guild; dashboards watch it live.
+
+The contract is the guild monitor API reference (``docs/api/guild.md``: event names and
+payloads verbatim).
+Everything is on the default namespace ``/`` (shared with ``analytics:*``), which requires a JWT
+(``auth.token``, ``?token=`` or ``Authorization: Bearer``); without one the connection is refused
+with ``connect_error`` ("Authentication failed: ...").
+
+Dashboards
+----------
+* ``subscribe:guild`` / ``unsubscribe:guild`` (guild id) join/leave the guild's room:
+  ``message:new``, ``presence:update``, ``role:change``, ``user:join`` (the seed's payloads, one
+  per stored event of that kind) and ``alert:multiClient``.
+* ``subscribe:analytics`` / ``unsubscribe:analytics`` (guild id) join/leave the guild's analytics
+  room: ``analytics:update`` ``{guildId, data: {ghosts, lurkers, channelDiversity, timestamp},
+  timestamp}``, once right after subscribing (the current snapshot, to that socket only), then at
+  most once per ``guild_analytics_interval_seconds`` per guild and only when the analytics changed
+  (leading edge: the first change after a quiet interval is published at once; later changes at the
+  end of the interval).
+* Authorisation: a user (or bot) may subscribe to the guilds of its token's ``guilds`` claim; an
+  admin to any guild. A refused or malformed subscription gets ``error`` ``{message}`` and nothing
+  else: no room is joined, no data is sent. The messages: "Invalid guild id: a guild id is 1-64
+  letters, digits, '_' or '-'", "Not authorised for guild <id>", "Subscription limit reached: at
+  most <n> guilds per connection", "Authentication failed: token expired".
+* A socket may watch at most ``guild_max_subscriptions_per_socket`` distinct guilds (guild and
+  analytics subscriptions of one guild count once). Subscribing twice is harmless (a repeated
+  ``subscribe:analytics`` sends the snapshot again); unsubscribing from a guild not subscribed is a
+  no-op.
+* Acks are optional; when a client asks for one, subscriptions answer ``{success: true, guildId}``
+  or ``{success: false, message}`` (the ``error`` event is sent too).
+
+Bots (ingest)
+-------------
+* ``guild:event`` over the socket: ``emit("guild:event", guildId, eventOrEvents, ack)``; or
+  ``POST /api/guilds/<guildId>/events`` with ``Authorization: Bearer <JWT>``. The body is one
+  event, an array of events, or ``{"events": [...]}`` (at most ``guild_max_batch_events``);
+  the event kinds and their fields are in :mod:`actors.guild.model`. A batch is all or nothing.
+* Only role ``bot`` (for guilds of its ``guilds`` claim) or ``admin`` (any guild) may post.
+* The answer comes after the events are committed (group commit): ack / 200
+  ``{success: true, guildId, accepted, stored, duplicates}``; then they are broadcast. ApiErrors:
+  ack ``{success: false, message}`` (or an ``error`` event when no ack was asked for); REST 400
+  (invalid JSON, guild id or event: the message names the field, e.g. ``$[3].channelId``),
+  401 (token), 403 (role or guild), 413 (body over ``guild_max_body_bytes``), 429 (over
+  ``guild_events_per_bot_per_second``, counted per event, with ``Retry-After``), 503 (the store
+  could not commit).
+* ``typing`` and ``reaction`` events feed the analytics only (the seed has no live event for them).
+* ``timestamp`` (optional, ISO 8601) is when the event happened; the live payloads carry it, and
+  the window counts by it. Absent: the server's clock. An event older than the window is stored
+  and broadcast but not counted; one more than ``guild_max_future_seconds`` ahead is refused.
+* An event ``id`` makes it idempotent per guild: a repeated id is acknowledged (``duplicates``)
+  but not stored, broadcast or counted again.
+* ``alert:multiClient`` ``{userId, username, platforms, timestamp}`` goes to the guild room when a
+  presence event changes that user's platform set (status ``offline`` = no platforms) to a set of
+  two or more platforms, i.e. once per change of that set; ``platforms`` is sorted. The sets
+  survive a restart (rebuilt from each user's latest stored presence).
+
+Analytics (over the last ``guild_analytics_window_days``, by event time)
+------------------------------------------------------------------------
+* ``ghosts`` ``[{userId, username, ghostScore}]``: users with at least
+  ``guild_ghost_min_typing_events`` (5) typing events; ``ghostScore = typing / (messages + 1)``.
+* ``lurkers`` ``[{userId, username, lurkerScore, channelCount}]``: users with at least one presence
+  update or reaction; ``lurkerScore = (presence_updates + reactions) / (messages + 1)``;
+  ``channelCount`` = distinct channels the user was seen in (any event naming a channel: message,
+  typing, reaction, presence with ``channelId``).
+* ``channelDiversity`` ``[{userId, username, channelCount}]``: users with at least one message;
+  ``channelCount`` = distinct channels they posted in.
+* Each list: highest score (count) first, ties by ``userId``; top ``guild_analytics_top_n`` (20).
+  Scores are rounded to 2 decimals; ``username`` is the one on the user's newest event in the
+  window; timestamps are ISO 8601 UTC with milliseconds.
+* Events leaving the window change the analytics too (published under the same throttle). All of
+  it is rebuilt from the store when a guild is first used after a start, so analytics after a
+  restart equal analytics before.
+* One aggregator actor per guild (created on first use, supervised, kept while the server runs);
+  its memory is a small tuple per event in the window plus counters per active user.
+
+Settings: ``guild_analytics_interval_seconds`` (30), ``guild_analytics_window_days`` (7),
+``guild_analytics_top_n`` (20), ``guild_ghost_min_typing_events`` (5),
+``guild_max_subscriptions_per_socket`` (50), ``guild_events_per_bot_per_second`` (500, 0: off),
+``guild_max_batch_events`` (500), ``guild_max_body_bytes`` (1 MiB), ``guild_max_string_chars``
+(256), ``guild_max_future_seconds`` (300).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import msgspec
+import trio
+from quart import Blueprint, Response
+
+from actors.guild import persist
+from actors.guild.aggregator import (
+    GuildAggregator,
+    GuildConfig,
+    Guilds,
+    IngestResult,
+    analytics_room,
+    guild_room,
+)
+from actors.guild.model import (
+    GUILD_ID_RULE,
+    GuildEvent,
+    GuildEventError,
+    Limits,
+    parse_events,
+    valid_guild_id,
+)
+from actors.identity import Identity
+from actors.ratelimit import SlidingWindowLimiter
+from actors.sockets.session import Session
+from web.platform.http import ApiError, json_response, read_body, required_caller
+from web.platform.runtime import Runtime
+from web.sockets.namespace import Ack, Namespace
+
+log = logging.getLogger("switchboard.guild")
+
+ROOM_PREFIX = "guild:"
+ANALYTICS_SUFFIX = ":analytics"
+
+
+class GuildMonitor:
+    """The guild application: built by :func:`install`, started with the server."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        s = runtime.settings
+        self.runtime = runtime
+        self.settings = s
+        self.clock = runtime.clock
+        self.store = runtime.store
+        self.limits = Limits(
+            max_batch_events=s.guild_max_batch_events,
+            max_string_chars=s.guild_max_string_chars,
+            max_future_seconds=s.guild_max_future_seconds,
+        )
+        self.config = GuildConfig(
+            window_seconds=s.guild_analytics_window_days * 86400.0,
+            interval_seconds=s.guild_analytics_interval_seconds,
+            top_n=s.guild_analytics_top_n,
+            ghost_min_typing=s.guild_ghost_min_typing_events,
+        )
+        self.limiter = runtime.add_rate_limiter(
+            "guild events per bot",
+            SlidingWindowLimiter(s.guild_events_per_bot_per_second, 1.0, now=self.clock.now),
+        )
+        self.ns: Namespace = runtime.namespace("/")
+        self.guilds = Guilds(self._make_guild)
+        self.store.add_schema(*persist.SCHEMA)
+        self._register()
+        runtime.add_blueprint(self.blueprint())
+        runtime.on_start(self.start)
+        runtime.housekeeping.add_async("guild event retention", self._expire_events)
+
+    def _make_guild(self, guild_id: str) -> GuildAggregator:
+        return GuildAggregator(
+            guild_id, store=self.store, clock=self.clock, publisher=self.ns, config=self.config
+        )
+
+    async def start(self, nursery: trio.Nursery) -> None:
+        self.guilds.start(nursery)
+
+    async def _expire_events(self) -> int:
+        """Retention: guild events older than ``event_retention_days`` (longer than the
+        analytics window, so the analytics never miss them)."""
+        days = self.settings.event_retention_days
+        if not days:
+            return 0
+        removed: int = await self.store.write(persist.expire(self.clock.now() - days * 86400))
+        return removed
+
+    # --- the event table on "/" ------------------------------------------------------------------
+    def _register(self) -> None:
+        ns = self.ns
+
+        @ns.on("subscribe:guild")
+        async def subscribe_guild(session: Session, args: list[Any], ack: Ack | None) -> None:
+            await self._subscribe(session, args, ack, analytics=False)
+
+        @ns.on("subscribe:analytics")
+        async def subscribe_analytics(session: Session, args: list[Any], ack: Ack | None) -> None:
+            await self._subscribe(session, args, ack, analytics=True)
+
+        @ns.on("unsubscribe:guild")
+        async def unsubscribe_guild(session: Session, args: list[Any], ack: Ack | None) -> None:
+            await self._unsubscribe(session, args, ack, analytics=False)
+
+        @ns.on("unsubscribe:analytics")
+        async def unsubscribe_analytics(session: Session, args: list[Any], ack: Ack | None) -> None:
+            await self._unsubscribe(session, args, ack, analytics=True)
+
+        @ns.on("guild:event")
+        async def guild_event(session: Session, args: list[Any], ack: Ack | None) -> None:
+            await self._socket_ingest(session, args, ack)
+
+    @staticmethod
+    def _refuse(session: Session, ack: Ack | None, message: str) -> None:
+        session.emit("error", {"message": message})
+        if ack is not None:
+            ack({"success": False, "message": message})
+
+    def _identity(self, session: Session) -> Identity:
+        identity = session.identity
+        if identity is None:
+            raise ApiError(401, "Authentication failed: no token provided")
+        if identity.expires_at is not None and identity.expires_at <= self.clock.now():
+            raise ApiError(401, "Authentication failed: token expired")
+        return identity
+
+    @staticmethod
+    def _guild_id(args: list[Any]) -> str:
+        guild_id = args[0] if args else None
+        if not valid_guild_id(guild_id):
+            raise ApiError(400, f"Invalid guild id: {GUILD_ID_RULE}")
+        assert isinstance(guild_id, str)
+        return guild_id
+
+    @staticmethod
+    def _may_watch(identity: Identity, guild_id: str) -> bool:
+        return identity.is_admin or guild_id in identity.guilds
+
+    @staticmethod
+    def watched_guilds(session: Session) -> set[str]:
+        """The guilds whose guild or analytics room this socket is in."""
+        return {
+            room[len(ROOM_PREFIX) :].removesuffix(ANALYTICS_SUFFIX)
+            for room in session.rooms
+            if room.startswith(ROOM_PREFIX)
+        }
+
+    async def _subscribe(
+        self, session: Session, args: list[Any], ack: Ack | None, *, analytics: bool
+    ) -> None:
+        try:
+            guild_id = self._guild_id(args)
+            identity = self._identity(session)
+            if not self._may_watch(identity, guild_id):
+                raise ApiError(403, f"Not authorised for guild {guild_id}")
+            room = analytics_room(guild_id) if analytics else guild_room(guild_id)
+            if room not in session.rooms:
+                watched = self.watched_guilds(session)
+                limit = self.settings.guild_max_subscriptions_per_socket
+                if guild_id not in watched and len(watched) >= limit:
+                    raise ApiError(
+                        429, f"Subscription limit reached: at most {limit} guilds per connection"
+                    )
+                await self.ns.rooms.join(session, room)
+        except ApiError as refusal:
+            self._refuse(session, ack, refusal.message)
+            return
+        if analytics:
+            await self.guilds.send_snapshot(guild_id, session)
+        if ack is not None:
+            ack({"success": True, "guildId": guild_id})
+
+    async def _unsubscribe(
+        self, session: Session, args: list[Any], ack: Ack | None, *, analytics: bool
+    ) -> None:
+        try:
+            guild_id = self._guild_id(args)
+        except ApiError as refusal:
+            self._refuse(session, ack, refusal.message)
+            return
+        room = analytics_room(guild_id) if analytics else guild_room(guild_id)
+        if room in session.rooms:
+            await self.ns.rooms.leave(session, room)
+        if ack is not None:
+            ack({"success": True, "guildId": guild_id})
+
+    async def _socket_ingest(self, session: Session, args: list[Any], ack: Ack | None) -> None:
+        try:
+            guild_id = self._guild_id(args)
+            identity = self._identity(session)
+            body = args[1] if len(args) > 1 else None
+            answer = await self._ingest(identity, guild_id, body)
+        except ApiError as refusal:
+            if ack is not None:
+                ack({"success": False, "message": refusal.message})
+            else:
+                session.emit("error", {"message": refusal.message})
+            return
+        if ack is not None:
+            ack(answer)
+
+    # --- ingest (both doors) -------------------------------------------------------------------
+    async def _ingest(self, identity: Identity, guild_id: str, body: Any) -> dict[str, Any]:
+        if identity.role not in ("bot", "admin"):
+            raise ApiError(403, "Only bots may post guild events")
+        if not self._may_watch(identity, guild_id):
+            raise ApiError(403, f"Not authorised for guild {guild_id}")
+        try:
+            events = parse_events(body, guild_id, self.clock.now(), self.limits)
+        except GuildEventError as err:
+            raise ApiError(400, str(err)) from None
+        self._take(identity.user_id, events)
+        try:
+            result: IngestResult = await self.guilds.ingest(guild_id, events)
+        except Exception as exc:
+            log.error("guild %s: ingest failed: %s", guild_id, exc)
+            raise ApiError(503, "Events could not be stored; please retry") from None
+        return {
+            "success": True,
+            "guildId": guild_id,
+            "accepted": result.accepted,
+            "stored": result.stored,
+            "duplicates": result.duplicates,
+        }
+
+    def _take(self, bot: str, events: list[GuildEvent]) -> None:
+        """Count ``events`` against the bot's per-second budget (all or none)."""
+        limiter = self.limiter
+        if not limiter.enabled:
+            return
+        if limiter.remaining(bot) < len(events):
+            limiter.refused += 1
+            wait = limiter.retry_after(bot) if len(events) <= limiter.limit else 1.0
+            raise ApiError(
+                429,
+                f"Rate limit exceeded: at most {limiter.limit} guild events per second per bot",
+                headers={"Retry-After": str(max(1, round(wait)))},
+            )
+        for _ in events:
+            limiter.allow(bot)
+
+    # --- REST ----------------------------------------------------------------------------------
+    def blueprint(self) -> Blueprint:
+        bp = Blueprint("guild", __name__)
+
+        @bp.post("/api/guilds/<guildId>/events")
+        async def post_events(guildId: str) -> Response:
+            identity = required_caller(self.runtime.authenticator)
+            if not valid_guild_id(guildId):
+                raise ApiError(400, f"Invalid guild id: {GUILD_ID_RULE}")
+            body = await self._read_json()
+            return json_response(200, await self._ingest(identity, guildId, body))
+
+        return bp
+
+    async def _read_json(self) -> Any:
+        limit = self.settings.guild_max_body_bytes
+        body = await read_body(limit, f"Request body too large: at most {limit} bytes")
+        try:
+            return msgspec.json.decode(body)
+        except msgspec.DecodeError as err:
+            raise ApiError(400, f"Invalid JSON: {err}") from None

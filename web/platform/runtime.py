@@ -1,0 +1,161 @@
+"""The runtime: every service the applications share, typed, built once per app.
+
+Applications receive a :class:`Runtime` when they are installed (see :mod:`web.apps`). Before the
+server starts they extend it: event tables with :meth:`Runtime.namespace`, REST routes with
+:meth:`Runtime.add_blueprint`, tables with ``runtime.store.add_schema``, actors with
+:meth:`Runtime.on_start`. Once started, the Engine.IO and Socket.IO servers are
+``runtime.engine`` and ``runtime.sio``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+
+import trio
+from quart import Blueprint
+
+from actors.clock import Clock
+from actors.housekeeping import Housekeeping
+from actors.ratelimit import SlidingWindowLimiter
+from actors.runtime import Actor, supervise
+from actors.store import Store
+from protocol import socketio
+from web.platform.auth import Authenticator, jwt_middleware, load_or_create_secret
+from web.platform.settings import Settings
+from web.sockets.engineio_server import EngineConfig, EngineServer, EngineSocket, MessageHandler
+from web.sockets.namespace import Namespace
+from web.sockets.native_ws import NativeEndpoint
+from web.sockets.origin import origin_policy
+from web.sockets.proxies import TrustedProxies
+from web.sockets.socketio_server import SocketIOServer
+
+Starter = Callable[[trio.Nursery], Awaitable[None]]
+Stopper = Callable[[], Awaitable[None]]
+EngineHandler = Callable[[EngineSocket], MessageHandler]
+
+
+def _no_abort(client: object) -> bool:
+    return False
+
+
+class Runtime:
+    """Everything the server runs: built with the app, started once in the app's nursery."""
+
+    def __init__(self, settings: Settings, engine_handler: EngineHandler | None = None) -> None:
+        self.settings = settings
+        self.engine_handler = engine_handler
+        self.authenticator = Authenticator(
+            load_or_create_secret(settings.data_path, settings.jwt_secret),
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+        )
+        self.origin_allowed = origin_policy(settings.cors_origins)
+        self.proxies = TrustedProxies(settings.trusted_proxies)
+        self.clock = Clock()
+        self.store = Store(
+            settings.data_path / "switchboard.sqlite3",
+            max_batch=settings.store_max_batch,
+            synchronous=settings.store_synchronous,
+        )
+        self.namespaces: dict[str, Namespace] = {}
+        self.named_actors: dict[str, Actor] = {}  # singleton actors, shown in /metrics by kind
+        self.rate_limiters: dict[str, SlidingWindowLimiter] = {}
+        self.housekeeping = Housekeeping(self.clock, settings.housekeeping_interval_seconds)
+        self.draining = False  # shutting down: no new writes are accepted
+        # hangs up a Hypercorn-served connection by its ASGI client address; the front door
+        # installs the real one (a plain ASGI server offers no such thing)
+        self.abort_connection: Callable[[object], bool] = _no_abort
+        self.blueprints: list[Blueprint] = []
+        self.starters: list[Starter] = []
+        self.stoppers: list[Stopper] = []
+        self.started_at = time.time()
+        # built by start()
+        self.sio: SocketIOServer
+        self.engine: EngineServer
+        self.native: NativeEndpoint
+
+    # --- extension, before start -----------------------------------------------------------------
+    def namespace(self, name: str, *, authenticated: bool = True) -> Namespace:
+        """The event table of ``name``, created on first use (with JWT auth unless told not)."""
+        ns = self.namespaces.get(name)
+        if ns is None:
+            ns = Namespace(name)
+            if authenticated:
+                ns.use(jwt_middleware(self.authenticator))
+            self.namespaces[name] = ns
+        return ns
+
+    def add_namespace(self, ns: Namespace) -> None:
+        if ns.name in self.namespaces:
+            raise ValueError(f"namespace {ns.name} is already registered")
+        self.namespaces[ns.name] = ns
+
+    def add_blueprint(self, blueprint: Blueprint) -> None:
+        self.blueprints.append(blueprint)
+
+    def on_start(self, starter: Starter) -> None:
+        self.starters.append(starter)
+
+    def on_stop(self, stopper: Stopper) -> None:
+        """Run during a graceful stop, after clients are closed, before the store is flushed."""
+        self.stoppers.append(stopper)
+
+    def add_actor(self, kind: str, actor: Actor) -> None:
+        """Name a long-lived actor so /metrics shows its mailbox depth and restarts."""
+        self.named_actors[kind] = actor
+
+    def add_rate_limiter(self, name: str, limiter: SlidingWindowLimiter) -> SlidingWindowLimiter:
+        """Name a limiter: its refusals show in /metrics, housekeeping prunes its idle keys."""
+        self.rate_limiters[name] = limiter
+        self.housekeeping.add(f"rate limit {name}", limiter.prune)
+        return limiter
+
+    # --- start -----------------------------------------------------------------------------------
+    async def start(self, nursery: trio.Nursery) -> None:
+        s = self.settings
+        nursery.start_soon(supervise, self.store)
+        self.sio = SocketIOServer(
+            self.namespaces.values(),
+            limits=socketio.Limits(max_depth=s.max_json_depth),
+            room_idle_seconds=s.room_idle_seconds,
+            room_mailbox_size=s.room_mailbox_size,
+            clock=self.clock,
+        )
+        await self.sio.start(nursery)
+        self.engine = EngineServer(
+            EngineConfig(
+                ping_interval_ms=s.ping_interval_ms,
+                ping_timeout_ms=s.ping_timeout_ms,
+                connect_timeout_ms=s.connect_timeout_ms,
+                max_payload_bytes=s.max_http_buffer_size_bytes,
+                max_packets_per_payload=s.max_packets_per_payload,
+                max_outbox_bytes=s.max_outbox_bytes,
+                max_connections_per_ip=s.max_connections_per_ip,
+            ),
+            self.engine_handler or self.sio.attach,
+            nursery,
+        )
+        self.native = NativeEndpoint(
+            self.engine,
+            max_message_bytes=s.max_http_buffer_size_bytes,
+            origin_allowed=self.origin_allowed,
+            client_address=self.proxies.client_address,
+            nursery=nursery,
+        )
+        nursery.start_soon(self.housekeeping.run)
+        for starter in self.starters:
+            await starter(nursery)
+
+    async def drain(self, timeout: float) -> None:
+        """Graceful stop, step by step: refuse new writes, close every client with an Engine.IO
+        close (stock clients reconnect elsewhere), let in-flight work reach the store, and wait
+        until the store has committed all of it."""
+        self.draining = True
+        with trio.move_on_after(timeout):
+            self.engine.close_all("server shutdown")
+            await trio.sleep(0)  # let closing transports flush (their tasks run next)
+            for stopper in self.stoppers:
+                await stopper()
+            while self.store.mailbox_depth or self.store.busy:
+                await trio.sleep(0.005)

@@ -1,0 +1,141 @@
+"""Namespace event tables: event name -> payload schema -> handler that makes actor messages.
+
+An application registers one :class:`Namespace` per Socket.IO namespace::
+
+    chat = Namespace("/chat")
+
+    @chat.on("join:chat", schema=JoinChat)
+    async def join_chat(session: Session, payload: JoinChat, ack: Ack | None) -> None:
+        ...  # tell or ask an actor; answer through ``ack``
+
+With a schema, the handler receives the event's first argument converted to it (msgspec); a
+payload that does not fit never reaches the handler: :attr:`Namespace.on_invalid` answers it
+(through the ack when the client asked for one). Without a schema the handler receives the raw
+argument list. Handlers run in the connection's reader task, one event at a time per client, so
+they must not wait on that same client (use ``Session.call`` from another task for that).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from actors.sockets.broker import Broker
+from actors.sockets.outbox import OutFrame
+from actors.sockets.rooms import Rooms
+from actors.sockets.session import Session, event_frame
+
+
+class ConnectRefused(Exception):
+    """Raised by connect middleware: the client gets CONNECT_ERROR with this message."""
+
+    def __init__(self, message: str, data: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.data = data
+
+
+class Ack:
+    """The client's ack callback for one event; answers once, later calls are ignored."""
+
+    __slots__ = ("ack_id", "answered", "session")
+
+    def __init__(self, session: Session, ack_id: int) -> None:
+        self.session = session
+        self.ack_id = ack_id
+        self.answered = False
+
+    def __call__(self, *args: Any) -> None:
+        if not self.answered:
+            self.answered = True
+            self.session.send_ack(self.ack_id, args)
+
+
+Handler = Callable[[Session, Any, Ack | None], Awaitable[None]]
+Middleware = Callable[[Session], Awaitable[None]]
+Lifecycle = Callable[[Session], Awaitable[None]]
+InvalidHandler = Callable[[Session, str, str, Ack | None], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class EventSpec:
+    handler: Handler
+    schema: Any = None
+
+
+async def default_on_invalid(session: Session, event: str, error: str, ack: Ack | None) -> None:
+    if ack is not None:
+        ack({"success": False, "message": "Invalid request data", "error": error})
+
+
+class Namespace:
+    def __init__(self, name: str, *, on_invalid: InvalidHandler = default_on_invalid) -> None:
+        if not name.startswith("/"):
+            raise ValueError("a namespace name starts with '/'")
+        self.name = name
+        self.events: dict[str, EventSpec] = {}
+        self.middlewares: list[Middleware] = []
+        self.on_connect: list[Lifecycle] = []
+        self.on_disconnect: list[Lifecycle] = []
+        self.on_invalid = on_invalid
+        self.startup: list[Callable[[Any], Awaitable[None]]] = []
+        # set when the server mounts the namespace
+        self._rooms: Rooms | None = None
+        self._broker: Broker | None = None
+
+    # --- registration ----------------------------------------------------------------------------
+    def on(self, event: str, schema: Any = None) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            self.events[event] = EventSpec(handler, schema)
+            return handler
+
+        return register
+
+    def use(self, middleware: Middleware) -> Middleware:
+        self.middlewares.append(middleware)
+        return middleware
+
+    def connect(self, fn: Lifecycle) -> Lifecycle:
+        self.on_connect.append(fn)
+        return fn
+
+    def disconnect(self, fn: Lifecycle) -> Lifecycle:
+        self.on_disconnect.append(fn)
+        return fn
+
+    def on_startup(self, fn: Callable[[Any], Awaitable[None]]) -> Callable[[Any], Awaitable[None]]:
+        """``fn(nursery)`` runs once when the server starts (to start the namespace's actors)."""
+        self.startup.append(fn)
+        return fn
+
+    def mount(self, rooms: Rooms, broker: Broker) -> None:
+        self._rooms = rooms
+        self._broker = broker
+
+    # --- use from handlers -----------------------------------------------------------------------
+    @property
+    def rooms(self) -> Rooms:
+        assert self._rooms is not None, "namespace not mounted"
+        return self._rooms
+
+    def frame(self, event: str, *args: Any, volatile: bool = False) -> OutFrame:
+        return event_frame(self.name, event, args, volatile=volatile)
+
+    async def emit(
+        self,
+        event: str,
+        *args: Any,
+        to: str | Iterable[str] | None = None,
+        exclude: Iterable[str] = (),
+        volatile: bool = False,
+    ) -> None:
+        """Encode once and publish to rooms (``to``), or to the whole namespace."""
+        await self.publish(self.frame(event, *args, volatile=volatile), to, exclude)
+
+    async def publish(
+        self, frame: OutFrame, to: str | Iterable[str] | None = None, exclude: Iterable[str] = ()
+    ) -> None:
+        assert self._broker is not None, "namespace not mounted"
+        rooms = (to,) if isinstance(to, str) else to
+        await self._broker.publish(self.name, frame, rooms, frozenset(exclude))
