@@ -2,7 +2,8 @@
 
 An actor is an object whose :meth:`Actor.handle` is called, one message at a time, by the single
 task that runs it. The actor owns its state; nothing else reads or writes it. Messages are small
-frozen dataclasses. ``tell`` waits only while the mailbox is full (that is the backpressure a fast
+frozen dataclasses; each message type has one handler method, marked with :func:`handles`, and
+``handle`` finds it by the message's type (one dictionary lookup). ``tell`` waits only while the mailbox is full (that is the backpressure a fast
 producer feels); ``ask`` carries a one-shot :class:`Reply` and is bounded by a timeout.
 
 A crashing actor is restarted in place by :func:`supervise`: the message that raised is dropped
@@ -15,7 +16,7 @@ to the nursery that owns it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -24,6 +25,20 @@ import trio
 log = logging.getLogger("switchboard.actors")
 
 T = TypeVar("T")
+H = TypeVar("H", bound=Callable[..., Awaitable[None]])
+Handler = Callable[[Any, Any], Awaitable[None]]
+
+HANDLES = "_actor_handles"
+
+
+def handles(*kinds: type) -> Callable[[H], H]:
+    """Mark an actor's ``async def`` method as the handler of messages of these types."""
+
+    def mark(method: H) -> H:
+        setattr(method, HANDLES, (*getattr(method, HANDLES, ()), *kinds))
+        return method
+
+    return mark
 
 
 class AskTimeout(Exception):
@@ -75,6 +90,16 @@ class Actor:
 
     mailbox_size: ClassVar[int] = 64
     kind: ClassVar[str] = "actor"
+    handlers: ClassVar[dict[type, Handler]] = {}  # message type -> method, built per class
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        table: dict[type, Handler] = {}
+        for klass in reversed(cls.__mro__):
+            for member in vars(klass).values():
+                for kind in getattr(member, HANDLES, ()):
+                    table[kind] = member
+        cls.handlers = table
 
     def __init__(self, *, mailbox_size: int | None = None) -> None:
         size = self.mailbox_size if mailbox_size is None else mailbox_size
@@ -115,8 +140,12 @@ class Actor:
         return int(self._inbox_send.statistics().max_buffer_size)
 
     # --- the inside ----------------------------------------------------------------------------
-    async def handle(self, message: Any) -> None:  # pragma: no cover - abstract
-        raise NotImplementedError
+    async def handle(self, message: Any) -> None:
+        """Run the handler of ``message``'s type (see :func:`handles`)."""
+        handler = self.handlers.get(type(message))
+        if handler is None:
+            raise TypeError(f"{self.kind} got an unknown message {message!r}")
+        await handler(self, message)
 
     async def idle(self) -> bool:
         """Called when the mailbox has been empty for ``idle_seconds``; True stops the actor."""

@@ -147,7 +147,7 @@ class FrontDoor:
         self.context = WorkerContext(None)
         self.listener: stdlib_socket.socket | None = None
         self.open_streams: dict[tuple[str, int], ReplayStream] = {}
-        app.runtime.abort_connection = self.abort
+        app.runtime.use_connection_aborter(self.abort)
 
     async def serve(
         self, listener: stdlib_socket.socket, *, task_status: Any = trio.TASK_STATUS_IGNORED

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import trio
 
-from actors.runtime import Actor, Registry, Reply, SupervisorPolicy
+from actors.runtime import Actor, Registry, Reply, SupervisorPolicy, handles
 from actors.sockets.outbox import OutFrame
 from actors.sockets.session import Session
 
@@ -70,31 +70,35 @@ class RoomActor(Actor):
         self.members: dict[str, Session] = {}
         self.room_stats = stats or RoomStats()
 
-    async def handle(self, message: object) -> None:
+    @handles(Deliver)
+    async def _deliver(self, message: Deliver) -> None:
+        frame = message.frame
+        exclude = message.exclude
         members = self.members
-        if type(message) is Deliver:
-            frame = message.frame
-            exclude = message.exclude
-            if exclude:
-                for sid, session in members.items():
-                    if sid not in exclude:
-                        session.conn.push(frame)
-            else:
-                for session in members.values():
+        if exclude:
+            for sid, session in members.items():
+                if sid not in exclude:
                     session.conn.push(frame)
-            self.room_stats.deliveries += len(members)
-            self.room_stats.broadcasts += 1
-        elif type(message) is JoinRoom:
-            members[message.session.sid] = message.session
-            message.reply.send(len(members))
-        elif type(message) is LeaveRoom:
-            members.pop(message.sid, None)
-            if message.reply is not None:
-                message.reply.send(len(members))
-        elif type(message) is ListMembers:
-            message.reply.send(list(members.values()))
         else:
-            raise TypeError(f"room {self.name!r} got an unknown message {message!r}")
+            for session in members.values():
+                session.conn.push(frame)
+        self.room_stats.deliveries += len(members)
+        self.room_stats.broadcasts += 1
+
+    @handles(JoinRoom)
+    async def _join(self, message: JoinRoom) -> None:
+        self.members[message.session.sid] = message.session
+        message.reply.send(len(self.members))
+
+    @handles(LeaveRoom)
+    async def _leave(self, message: LeaveRoom) -> None:
+        self.members.pop(message.sid, None)
+        if message.reply is not None:
+            message.reply.send(len(self.members))
+
+    @handles(ListMembers)
+    async def _list(self, message: ListMembers) -> None:
+        message.reply.send(list(self.members.values()))
 
     async def idle(self) -> bool:
         return not self.members

@@ -105,6 +105,10 @@ class Runtime:
         """Name a long-lived actor so /metrics shows its mailbox depth and restarts."""
         self.named_actors[kind] = actor
 
+    def use_connection_aborter(self, abort: Callable[[object], bool]) -> None:
+        """The front door's way to hang up a connection it serves (see ``abort_connection``)."""
+        self.abort_connection = abort
+
     def add_rate_limiter(self, name: str, limiter: SlidingWindowLimiter) -> SlidingWindowLimiter:
         """Name a limiter: its refusals show in /metrics, housekeeping prunes its idle keys."""
         self.rate_limiters[name] = limiter
