@@ -1,4 +1,4 @@
-"""The conformance server of ../shared/PROTOCOL.md, for protocol test tools.
+"""The conformance server of docs/protocol.md, for protocol test tools.
 
     python tests/conformance_server.py --mode socketio|engineio --port N
 

@@ -79,11 +79,13 @@ class ServerProcess:
         python: str = sys.executable,
         ready_marker: str = "ready on",
         start_timeout: float = SERVER_START_TIMEOUT,
+        cwd: Path = REPO_ROOT,
     ) -> None:
         self.script = str(script)
         self.args = list(args)
         self.port = port or free_port(host)
         self.host = host
+        self.cwd = cwd
         self.env = server_env(env)
         self.python = python
         self.ready_marker = ready_marker
@@ -112,7 +114,7 @@ class ServerProcess:
         self._stderr_file = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(
             self.command,
-            cwd=REPO_ROOT,
+            cwd=self.cwd,
             env=self.env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,

@@ -80,3 +80,29 @@ def test_token_is_signed_with_the_servers_key(tmp_path: Path) -> None:
     assert identity.guilds == frozenset({"g1", "g2"})
     refused = switchboard("token", "--sub", "x", "--role", "root", "--data-dir", str(data))
     assert refused.returncode != 0
+
+
+def test_serve_and_check_config_refuse_the_same_bad_settings(tmp_path: Path) -> None:
+    """One validation path: every setting ``serve`` refuses, ``check-config`` refuses with the
+    same message (and the reverse), whichever application the setting belongs to."""
+    cases = [
+        ["--guild-max-batch-events", "0"],  # guild
+        ["--guild-analytics-interval-seconds", "0"],  # guild (check-config used to miss it)
+        ["--visitor-ws-port", "70000"],  # visitors
+        ["--visitor-feed-max-queued-messages", "10"],  # visitors, tied to the ingest batch
+        ["--events-max-per-push", "0"],  # analytics
+        ["--chat-max-body-bytes", "0"],  # chat
+        ["--demo", "true", "--port", "0"],  # demo
+        ["--demo-events-per-second", "11"],  # demo
+        ["--ping-interval-ms", "0"],  # platform
+        ["--store-synchronous", "sometimes"],  # platform
+    ]
+    for flags in cases:
+        data = ["--data-dir", str(tmp_path / "data")]
+        checked = switchboard("check-config", *flags, *data)
+        served = switchboard("serve", "--port", "0", *flags, *data)
+        assert checked.returncode == 2, (flags, checked.stdout)
+        assert served.returncode != 0, (flags, served.stdout)
+        reason = checked.stderr.strip().removeprefix("switchboard: ")
+        assert reason.startswith("invalid --"), (flags, checked.stderr)
+        assert reason in served.stderr, (flags, served.stderr)

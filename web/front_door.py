@@ -4,9 +4,19 @@ An Engine.IO WebSocket upgrade goes to the native path (:mod:`web.sockets.native
 else goes to Hypercorn serving the Quart-Trio app, with the bytes already read replayed to it.
 
 Hypercorn has no public hook for handing it an accepted connection, so this module drives its
-trio internals directly (``TCPServer``, ``Lifespan``, ``WorkerContext``): that coupling is kept in
-this one file, the Hypercorn version range is pinned in pyproject.toml, and the tests exercise
-both routes.
+trio internals directly. What it relies on, all of it here and nowhere else (the version range is
+pinned in pyproject.toml, and ``tests/web/test_hypercorn_tripwire.py`` fails loudly on a Hypercorn
+that changed any of it):
+
+* ``hypercorn.trio.tcp_server.TCPServer(app, config, context, state, stream)``: ``run()`` serves
+  one connection; ``protocol_send(event)`` receives ``hypercorn.events.Updated(idle=...)``;
+  ``idle_task.stop()`` cancels its idle timer; the private ``_initiate_server_close()`` closes the
+  connection the way its own idle timeout would;
+* ``hypercorn.trio.lifespan.Lifespan(app, config, state)`` with ``handle_lifespan``,
+  ``wait_for_startup`` and ``wait_for_shutdown``;
+* ``hypercorn.trio.worker_context.WorkerContext(max_requests)`` and
+  ``hypercorn.utils.wrap_app(app, wsgi_max_body_size, mode)``;
+* ``config.keep_alive_timeout``, ``websocket_max_message_size`` and ``h11_max_incomplete_size``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The dashboard page in a real browser (issue 8): headless Chromium from the OS package manager,
+"""The dashboard page in a real browser: headless Chromium from the OS package manager,
 driven by Playwright's Python package with ``executable_path`` (no browser download).
 
 One scenario against ``switchboard serve --demo``: the page connects with the token from its URL
@@ -184,7 +184,7 @@ def test_dashboard_live_in_a_browser(
     except AssertionError:
         pytest.fail(
             "the page did not join the demo chat room within 30 s: is the chat application "
-            "(/chat, issue 3) registered in web/apps/__init__.py? Page says: "
+            "(/chat) installed by web/apps/__init__.py? Page says: "
             f"{chat_panel.inner_text()!r}"
         )
     chat_id = chat_panel.get_attribute("data-chat-id")

@@ -1,6 +1,6 @@
 """Fixtures for the Engine.IO v4 / Socket.IO v5 protocol conformance suite.
 
-The suite talks to a *conformance server* (see /work/shared/PROTOCOL.md, "Conformance server")
+The suite talks to a *conformance server* (see docs/protocol.md, "The conformance server")
 over raw HTTP and raw WebSocket frames.  By default the server is the project's own
 ``tests/conformance_server.py``; set ``CONFORMANCE_SERVER_CMD`` to run the suite against another
 implementation, e.g. the Node.js reference::

@@ -2,7 +2,9 @@
 
 Attack: schema-guided random requests (valid and invalid bodies, parameters and headers) to every
 REST operation, with an admin token. Expected: no answer is a server error (5xx) — bad input gets
-a 4xx naming the problem. Bounded for CI (``SCHEMATHESIS_EXAMPLES``, default 25 per operation).
+a 4xx naming the problem — and every answer is one the document promises: a documented status
+code, the documented content type, and a body that validates against the documented schema.
+Bounded for CI (``SCHEMATHESIS_EXAMPLES``, default 25 per operation).
 """
 
 from __future__ import annotations
@@ -15,6 +17,12 @@ from typing import Any
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from schemathesis.checks import (
+    content_type_conformance,
+    not_a_server_error,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from tests.product_server import READY
 from web.platform.auth import Authenticator
@@ -50,7 +58,15 @@ def rest_api(
 ADMIN = Authenticator(SECRET).issue("fuzzer", role="admin", guilds=["g1"], ttl_seconds=86400)
 
 
-def test_no_rest_operation_answers_a_server_error(rest_api: Any) -> None:
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
+
+
+def test_every_rest_operation_answers_as_its_document_says(rest_api: Any) -> None:
     failures: list[str] = []
     operations = 0
     for result in rest_api.get_all_operations():
@@ -65,16 +81,17 @@ def test_no_rest_operation_answers_a_server_error(rest_api: Any) -> None:
             derandomize=True,
             database=None,
         )
-        def no_server_error(case: Any) -> None:
+        def answers_as_documented(case: Any) -> None:
             response = case.call(headers={"Authorization": f"Bearer {ADMIN}"}, timeout=10)
             assert response.status_code < 500, (
                 f"{case.method} {case.formatted_path} -> {response.status_code}: "
                 f"{response.text[:300]}"
             )
+            case.validate_response(response, checks=CHECKS)
 
         try:
-            no_server_error()
-        except AssertionError as error:
-            failures.append(f"{operation.label}: {error}")
+            answers_as_documented()
+        except (AssertionError, BaseExceptionGroup) as error:
+            failures.append(f"{operation.label}: {str(error)[:2000]}")
     assert operations >= 10  # every REST endpoint of the document was exercised
     assert not failures, "\n".join(failures)

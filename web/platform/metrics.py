@@ -47,29 +47,36 @@ _SOCKETIO_TYPES = {
 
 
 class SwitchboardCollector(Collector):
+    """Reads the server's plain counters at scrape time, one family of figures per method."""
+
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
 
     def collect(self) -> Iterator[Metric]:
+        yield from self._connections()
+        yield from self._packets()
+        yield from self._actors()
+        yield from self._backpressure()
+        yield from self._store()
+        yield from self._upkeep()
+
+    def _connections(self) -> Iterator[Metric]:
         rt = self.runtime
         engine = rt.engine.stats
         sio = rt.sio.stats
-
         transports = GaugeMetricFamily(
             "switchboard_connections", "Open Engine.IO connections.", labels=["transport"]
         )
-        counts = {"polling": 0, "websocket": 0, **rt.engine.describe()["by_transport"]}
+        counts = {"polling": 0, "websocket": 0, **rt.engine.by_transport()}
         for name, count in counts.items():
             transports.add_metric([name], count)
         yield transports
-
         sessions = GaugeMetricFamily(
             "switchboard_namespace_sessions", "Connected Socket.IO sessions.", labels=["namespace"]
         )
         for name, count in rt.sio.connected_count().items():
             sessions.add_metric([name], count)
         yield sessions
-
         yield _counter("switchboard_handshakes", "Engine.IO sessions opened.", engine.handshakes)
         yield _labelled(
             "switchboard_handshake_failures",
@@ -95,11 +102,14 @@ class SwitchboardCollector(Collector):
             "reason",
             engine.closes,
         )
+
+    def _packets(self) -> Iterator[Metric]:
+        rt = self.runtime
         yield _labelled(
             "switchboard_packets_in",
             "Socket.IO packets received, by type.",
             "type",
-            {ptype.name.lower(): n for ptype, n in zip(PacketType, sio.packets_in, strict=True)},
+            {t.name.lower(): n for t, n in zip(PacketType, rt.sio.stats.packets_in, strict=True)},
         )
         out = CounterMetricFamily(
             "switchboard_packets_out",
@@ -110,7 +120,9 @@ class SwitchboardCollector(Collector):
             out.add_metric([_SOCKETIO_TYPES.get(kind) or _ENGINE_TYPES.get(kind, "other")], count)
         yield out
         yield _counter(
-            "switchboard_engine_packets_in", "Engine.IO packets received.", engine.packets_in
+            "switchboard_engine_packets_in",
+            "Engine.IO packets received.",
+            rt.engine.stats.packets_in,
         )
         broadcasts = CounterMetricFamily(
             "switchboard_broadcasts", "Broadcasts fanned out, by namespace.", labels=["namespace"]
@@ -120,6 +132,14 @@ class SwitchboardCollector(Collector):
             "Frames offered to room members, by namespace.",
             labels=["namespace"],
         )
+        for name, ns in rt.namespaces.items():
+            broadcasts.add_metric([name], ns.rooms.stats.broadcasts)
+            deliveries.add_metric([name], ns.rooms.stats.deliveries)
+        yield broadcasts
+        yield deliveries
+
+    def _actors(self) -> Iterator[Metric]:
+        rt = self.runtime
         depth = GaugeMetricFamily(
             "switchboard_mailbox_depth", "Messages waiting in actor mailboxes.", labels=["kind"]
         )
@@ -129,29 +149,22 @@ class SwitchboardCollector(Collector):
         actors = GaugeMetricFamily(
             "switchboard_actors", "Running actors, by kind.", labels=["kind"]
         )
-        room_depth = 0
-        room_restarts = 0
-        room_count = 0
-        for name, ns in rt.namespaces.items():
-            broadcasts.add_metric([name], ns.rooms.stats.broadcasts)
-            deliveries.add_metric([name], ns.rooms.stats.deliveries)
-            registry = ns.rooms.registry
-            room_restarts += registry.restarts
-            room_count += len(registry.actors)
-            room_depth += sum(actor.mailbox_depth for actor in registry.actors.values())
-        depth.add_metric(["room"], room_depth)
+        registries = [ns.rooms.registry for ns in rt.namespaces.values()]
+        rooms = [actor for registry in registries for actor in registry.actors.values()]
+        depth.add_metric(["room"], sum(actor.mailbox_depth for actor in rooms))
         depth.add_metric(["store"], rt.store.mailbox_depth)
-        restarts.add_metric(["room"], room_restarts)
+        restarts.add_metric(["room"], sum(registry.restarts for registry in registries))
         restarts.add_metric(["store"], rt.store.stats.restarts)
-        actors.add_metric(["room"], room_count)
+        actors.add_metric(["room"], len(rooms))
         for actor_kind, actor in rt.named_actors.items():
             depth.add_metric([actor_kind], actor.mailbox_depth)
             restarts.add_metric([actor_kind], actor.stats.restarts)
-        yield broadcasts
-        yield deliveries
         yield depth
         yield restarts
         yield actors
+
+    def _backpressure(self) -> Iterator[Metric]:
+        engine = self.runtime.engine.stats
         yield _counter(
             "switchboard_outbox_drops",
             "Volatile packets dropped for backed-up clients.",
@@ -165,21 +178,19 @@ class SwitchboardCollector(Collector):
         yield _counter(
             "switchboard_upgrades", "Polling sessions upgraded to WebSocket.", engine.upgrades
         )
-        yield _counter(
-            "switchboard_store_batches",
-            "Store transactions committed.",
-            rt.store.store_stats.batches,
-        )
-        yield _counter(
-            "switchboard_store_writes",
-            "Writes committed by the store.",
-            rt.store.store_stats.writes,
-        )
+
+    def _store(self) -> Iterator[Metric]:
+        stats = self.runtime.store.store_stats
+        yield _counter("switchboard_store_batches", "Store transactions committed.", stats.batches)
+        yield _counter("switchboard_store_writes", "Writes committed by the store.", stats.writes)
         yield _counter(
             "switchboard_store_retries",
             "Store batches retried (database busy or locked).",
-            rt.store.store_stats.retries,
+            stats.retries,
         )
+
+    def _upkeep(self) -> Iterator[Metric]:
+        rt = self.runtime
         limited = CounterMetricFamily(
             "switchboard_rate_limited", "Attempts refused by a rate limit.", labels=["limit"]
         )

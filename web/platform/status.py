@@ -60,11 +60,8 @@ class ClockOffset(msgspec.Struct):
 
 
 def figures(runtime: Runtime) -> ServerFigures:
-    by_transport: dict[str, int] = {}
-    for sock in runtime.engine.sockets.values():
-        name = sock.transport.name
-        by_transport[name] = by_transport.get(name, 0) + 1
-    return ServerFigures(len(runtime.engine.sockets), by_transport, runtime.sio.connected_count())
+    engine = runtime.engine
+    return ServerFigures(len(engine.sockets), engine.by_transport(), runtime.sio.connected_count())
 
 
 def server_status(runtime: Runtime) -> ServerStatus:

@@ -454,8 +454,12 @@ class EngineServer:
         for sock in list(self.sockets.values()):
             sock.close(reason)
 
-    def describe(self) -> dict[str, Any]:
-        by_transport: dict[str, int] = {}
+    def by_transport(self) -> dict[str, int]:
+        """Open connections per transport name (``polling``, ``websocket``)."""
+        counts: dict[str, int] = {}
         for sock in self.sockets.values():
-            by_transport[sock.transport.name] = by_transport.get(sock.transport.name, 0) + 1
-        return {"connections": len(self.sockets), "by_transport": by_transport}
+            counts[sock.transport.name] = counts.get(sock.transport.name, 0) + 1
+        return counts
+
+    def describe(self) -> dict[str, Any]:
+        return {"connections": len(self.sockets), "by_transport": self.by_transport()}

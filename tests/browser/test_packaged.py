@@ -1,0 +1,84 @@
+"""The package as a new user gets it: ``pip install .`` into a fresh venv, no Node.js anywhere.
+
+The server is started from that venv's ``switchboard`` command, outside the source tree, with a
+PATH that holds nothing but the venv; the browser libraries it serves must come from the
+installed package. Headless Chromium then opens the dashboard and sees live numbers.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+from playwright.sync_api import Page, expect
+
+from tests.browser.test_dashboard import AUTH, browser_page, card_value, server_flags
+from tests.conftest import REPO_ROOT, ServerProcess
+from tests.product_server import READY
+
+__all__ = ["browser_page"]  # the fixture, shared with the source-tree browser test
+
+INSTALL_TIMEOUT_SECONDS = 300
+
+
+class InstalledServer(ServerProcess):
+    """``switchboard serve`` from an installed venv: no repository on the path, no Node.js."""
+
+    def __init__(self, venv: Path, *args: str, cwd: Path) -> None:
+        super().__init__("switchboard", *args, ready_marker=READY, cwd=cwd)
+        self.venv = venv
+        self.env = {
+            "PATH": str(venv / "bin"),
+            "HOME": str(cwd),
+            "PYTHONUNBUFFERED": "1",
+            "LANG": os.environ.get("LANG", "C.UTF-8"),
+        }
+
+    @property
+    def command(self) -> list[str]:
+        return [
+            str(self.venv / "bin" / "switchboard"),
+            "serve",
+            "--port",
+            str(self.port),
+            *self.args,
+        ]
+
+
+def test_pip_install_gives_a_working_dashboard_without_node(
+    browser_page: Page, tmp_path: Path
+) -> None:
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    installed = subprocess.run(
+        [str(venv / "bin" / "pip"), "install", "-q", str(REPO_ROOT)],
+        capture_output=True,
+        text=True,
+        timeout=INSTALL_TIMEOUT_SECONDS,
+    )
+    assert installed.returncode == 0, installed.stderr[-3000:]
+    assert shutil.which("node", path=str(venv / "bin")) is None
+
+    home = tmp_path / "home"
+    home.mkdir()
+    server = InstalledServer(venv, *server_flags(tmp_path / "data"), cwd=home)
+    with server:
+        for bundle in ("/socket.io/socket.io.min.js", "/static/vendor/chart.umd.min.js"):
+            answer = httpx.get(f"{server.url}{bundle}", timeout=10)
+            assert answer.status_code == 200, bundle
+            assert answer.headers["content-type"].startswith("text/javascript"), bundle
+        page = browser_page
+        errors: list[str] = []
+        page.on("pageerror", lambda err: errors.append(str(err)))
+        page.goto(f"{server.url}/#token={AUTH.issue('admin', name='Admin', role='admin')}")
+        expect(page.locator("#conn-state")).to_have_attribute("data-state", "connected")
+        for key in ("totalEvents", "activeUsers"):
+            expect(page.locator(f"#card-{key} .value")).to_have_text(re.compile(r"[1-9]"))
+            assert card_value(page, key) > 0, key
+        expect(page.locator("#feed li").first).to_be_visible()
+        assert not errors, errors
