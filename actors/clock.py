@@ -10,8 +10,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 
 import trio
+
+
+def iso(epoch_seconds: float) -> str:
+    """ISO 8601 UTC with milliseconds and ``Z`` (the wire's timestamp format)."""
+    moment = datetime.fromtimestamp(epoch_seconds, UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 class Clock:

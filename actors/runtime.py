@@ -3,8 +3,9 @@
 An actor is an object whose :meth:`Actor.handle` is called, one message at a time, by the single
 task that runs it. The actor owns its state; nothing else reads or writes it. Messages are small
 frozen dataclasses; each message type has one handler method, marked with :func:`handles`, and
-``handle`` finds it by the message's type (one dictionary lookup). ``tell`` waits only while the mailbox is full (that is the backpressure a fast
-producer feels); ``ask`` carries a one-shot :class:`Reply` and is bounded by a timeout.
+``handle`` finds it by the message's type (one dictionary lookup). ``tell`` waits only while the
+mailbox is full (that is the backpressure a fast producer feels); ``ask`` carries a one-shot
+:class:`Reply` and is bounded by a timeout.
 
 A crashing actor is restarted in place by :func:`supervise`: the message that raised is dropped
 and logged, the actor keeps its mailbox (nothing queued is lost) and its state (a room keeps its

@@ -1,4 +1,4 @@
-"""Demo traffic (issue 8): ``serve --demo`` posts marked traffic through the public APIs, and
+"""Demo traffic: ``serve --demo`` posts marked traffic through the public APIs, and
 ``switchboard reset-demo`` deletes exactly that traffic while the server is stopped."""
 
 from __future__ import annotations

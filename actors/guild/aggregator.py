@@ -26,15 +26,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
+import msgspec
 import trio
 
-from actors.clock import Clock
+from actors.clock import Clock, iso
 from actors.guild import persist
-from actors.guild.analytics import Analytics, MultiClient, Window
-from actors.guild.model import GuildEvent, iso, live_event, multi_client_alert
-from actors.runtime import Actor, Registry, Reply
+from actors.guild.analytics import Analytics, AnalyticsUpdate, MultiClient, Window
+from actors.guild.model import GuildEvent, live_event, multi_client_alert
+from actors.runtime import Actor, Registry, Reply, handles
 from actors.sockets.session import Session
 from actors.store import Store
 
@@ -52,7 +53,7 @@ def analytics_room(guild_id: str) -> str:
 class Publisher(Protocol):
     """Where broadcasts go (the default namespace: encode once, fan out through room actors)."""
 
-    async def emit(self, event: str, *args: Any, to: str) -> None: ...
+    async def emit(self, event: str, *args: msgspec.Struct, to: str) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,25 +159,27 @@ class GuildAggregator(Actor):
         self._reschedule(force=True)
 
     # --- messages ------------------------------------------------------------------------------
-    async def handle(self, message: Any) -> None:
-        kind = type(message)
-        if kind is Ingest:
-            try:
-                await self._ingest(message)
-            except BaseException as exc:
-                message.reply.fail(exc if isinstance(exc, Exception) else RuntimeError("stopped"))
-                raise
-        elif kind is Tick:
-            await self._settle(force=True)
-        elif kind is SendSnapshot:
-            await self._settle()
-            session: Session = message.session
-            session.emit("analytics:update", self._payload())
-        elif kind is GetSnapshot:
-            await self._settle()
-            message.reply.send(self.snapshot())
-        else:
-            raise TypeError(f"guild {self.guild_id!r} got an unknown message {message!r}")
+    @handles(Ingest)
+    async def _on_ingest(self, message: Ingest) -> None:
+        try:
+            await self._ingest(message)
+        except BaseException as exc:
+            message.reply.fail(exc if isinstance(exc, Exception) else RuntimeError("stopped"))
+            raise
+
+    @handles(Tick)
+    async def _on_tick(self, message: Tick) -> None:
+        await self._settle(force=True)
+
+    @handles(SendSnapshot)
+    async def _send_snapshot(self, message: SendSnapshot) -> None:
+        await self._settle()
+        message.session.emit("analytics:update", self._payload())
+
+    @handles(GetSnapshot)
+    async def _get_snapshot(self, message: GetSnapshot) -> None:
+        await self._settle()
+        message.reply.send(self.snapshot())
 
     async def _ingest(self, message: Ingest) -> None:
         try:
@@ -193,7 +196,8 @@ class GuildAggregator(Actor):
                 self._snapshot = None
             live = live_event(event)
             if live is not None:
-                await emit(live[0], live[1], to=self.room)
+                name, payload = live
+                await emit(name, payload, to=self.room)
             if self.multi.observe(event):
                 await emit("alert:multiClient", multi_client_alert(event), to=self.room)
         message.reply.send(IngestResult(len(message.events), len(stored)))
@@ -205,7 +209,7 @@ class GuildAggregator(Actor):
             self._snapshot = self.window.snapshot()
         return self._snapshot
 
-    def _payload(self) -> dict[str, Any]:
+    def _payload(self) -> AnalyticsUpdate:
         return self.snapshot().payload(self.guild_id, iso(self.clock.now()))
 
     async def _settle(self, *, force: bool = False) -> None:

@@ -24,7 +24,6 @@ import heapq
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
 
 import msgspec
 
@@ -57,11 +56,27 @@ class Analytics(msgspec.Struct, frozen=True, rename="camel"):
     lurkers: tuple[Lurker, ...] = ()
     channel_diversity: tuple[Diversity, ...] = ()
 
-    def payload(self, guild_id: str, stamp: str) -> dict[str, Any]:
+    def payload(self, guild_id: str, stamp: str) -> AnalyticsUpdate:
         """The ``analytics:update`` payload."""
-        data: dict[str, Any] = msgspec.to_builtins(self)
-        data["timestamp"] = stamp
-        return {"guildId": guild_id, "data": data, "timestamp": stamp}
+        data = AnalyticsData(self.ghosts, self.lurkers, self.channel_diversity, stamp)
+        return AnalyticsUpdate(guild_id, data, stamp)
+
+
+class AnalyticsData(msgspec.Struct, frozen=True, rename="camel"):
+    """``data`` of ``analytics:update``: the lists and when they were taken."""
+
+    ghosts: tuple[Ghost, ...]
+    lurkers: tuple[Lurker, ...]
+    channel_diversity: tuple[Diversity, ...]
+    timestamp: str
+
+
+class AnalyticsUpdate(msgspec.Struct, frozen=True, rename="camel"):
+    """``analytics:update``."""
+
+    guild_id: str
+    data: AnalyticsData
+    timestamp: str
 
 
 @dataclass

@@ -33,6 +33,8 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from actors.clock import iso
+
 NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
 Platform = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_-]{0,31}$")]
 Status = Literal["online", "idle", "dnd", "offline"]
@@ -91,6 +93,12 @@ class JoinIn(_EventIn, frozen=True, kw_only=True, tag="join"):
 EventIn = MessageIn | TypingIn | PresenceIn | ReactionIn | RoleIn | JoinIn
 
 
+class EventBatch(msgspec.Struct, frozen=True):
+    """A request body of the third shape: ``{"events": [...]}``."""
+
+    events: list[EventIn]
+
+
 # --- the record (stored, and what the aggregator counts) -------------------------------------
 class GuildEvent(msgspec.Struct, frozen=True, kw_only=True):
     """One accepted event: ``at`` is its time (epoch seconds, service clock); ``seq`` its order
@@ -120,7 +128,8 @@ class Limits:
     max_future_seconds: float = 300.0
 
 
-_converter_types: Any = EventIn | list[EventIn]
+# one event or many: msgspec converts to the union (mypy has no type for a union as a value)
+_ONE_OR_MANY: Any = EventIn | list[EventIn]
 
 
 def _strings(event: _EventIn) -> list[tuple[str, str]]:
@@ -144,43 +153,47 @@ _CAMEL = {
 }
 
 
-def parse_events(raw: Any, guild_id: str, now: float, limits: Limits) -> list[GuildEvent]:
+def parse_events(raw: object, guild_id: str, now: float, limits: Limits) -> list[GuildEvent]:
     """Validate a body (one event, an array, or ``{"events": [...]}``) for ``guild_id``."""
     body = raw
     if isinstance(raw, dict) and "events" in raw and "kind" not in raw:
         body = raw["events"]
-    single = not isinstance(body, list)
-    if not single and not body:
+    if isinstance(body, list) and not body:
         raise GuildEventError("Invalid guild event: no events given")
-    if not single and len(body) > limits.max_batch_events:
+    if isinstance(body, list) and len(body) > limits.max_batch_events:
         raise GuildEventError(f"Too many events: at most {limits.max_batch_events} in one request")
     try:
-        converted: Any = msgspec.convert(body, _converter_types)
+        converted: EventIn | list[EventIn] = msgspec.convert(body, _ONE_OR_MANY)
     except msgspec.ValidationError as err:
         raise GuildEventError(f"Invalid guild event: {_explain(err)}") from None
-    items: list[_EventIn] = [converted] if single else list(converted)
-    events: list[GuildEvent] = []
-    for index, item in enumerate(items):
-        where = "$" if single else f"$[{index}]"
-        for name, value in _strings(item):
-            if len(value) > limits.max_string_chars:
-                raise GuildEventError(
-                    f"Invalid guild event: {where}.{_CAMEL.get(name, name)} is longer than "
-                    f"{limits.max_string_chars} characters"
-                )
-        at = now
-        if item.timestamp is not None:
-            stamp = item.timestamp
-            if stamp.tzinfo is None:
-                stamp = stamp.replace(tzinfo=UTC)
-            at = stamp.timestamp()
-            if at > now + limits.max_future_seconds:
-                raise GuildEventError(
-                    f"Invalid guild event: {where}.timestamp is more than "
-                    f"{limits.max_future_seconds:g} seconds in the future"
-                )
-        events.append(_record(item, guild_id, at))
-    return events
+    if not isinstance(converted, list):
+        return [_accepted(converted, "$", guild_id, now, limits)]
+    return [
+        _accepted(item, f"$[{index}]", guild_id, now, limits)
+        for index, item in enumerate(converted)
+    ]
+
+
+def _accepted(item: EventIn, where: str, guild_id: str, now: float, limits: Limits) -> GuildEvent:
+    """``item`` (at JSON path ``where``) checked against the limits, as a record."""
+    for name, value in _strings(item):
+        if len(value) > limits.max_string_chars:
+            raise GuildEventError(
+                f"Invalid guild event: {where}.{_CAMEL.get(name, name)} is longer than "
+                f"{limits.max_string_chars} characters"
+            )
+    at = now
+    if item.timestamp is not None:
+        stamp = item.timestamp
+        if stamp.tzinfo is None:
+            stamp = stamp.replace(tzinfo=UTC)
+        at = stamp.timestamp()
+        if at > now + limits.max_future_seconds:
+            raise GuildEventError(
+                f"Invalid guild event: {where}.timestamp is more than "
+                f"{limits.max_future_seconds:g} seconds in the future"
+            )
+    return _record(item, guild_id, at)
 
 
 def _explain(err: msgspec.ValidationError) -> str:
@@ -190,7 +203,7 @@ def _explain(err: msgspec.ValidationError) -> str:
     return text
 
 
-def _record(item: _EventIn, guild_id: str, at: float) -> GuildEvent:
+def _record(item: EventIn, guild_id: str, at: float) -> GuildEvent:
     base: dict[str, Any] = {
         "guild_id": guild_id,
         "user_id": item.user_id,
@@ -229,41 +242,84 @@ def _record(item: _EventIn, guild_id: str, at: float) -> GuildEvent:
     return GuildEvent(kind="join", account_age_days=item.account_age_days, **base)
 
 
-# --- what dashboards receive -----------------------------------------------------------------
-def iso(ts: float) -> str:
-    """ISO 8601 UTC with milliseconds and ``Z`` (the wire's timestamp format)."""
-    moment = datetime.fromtimestamp(ts, UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+# --- what dashboards receive (the guild room's events) --------------------------------------
+class _LiveOut(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+    user_id: str
+    username: str
 
 
-def live_event(event: GuildEvent) -> tuple[str, dict[str, Any]] | None:
+class MessageNew(_LiveOut, frozen=True, kw_only=True):
+    """``message:new``."""
+
+    channel_id: str
+    channel_name: str
+    timestamp: str
+
+
+class PresenceUpdate(_LiveOut, frozen=True, kw_only=True):
+    """``presence:update``."""
+
+    status: str
+    timestamp: str
+
+
+class RoleChange(_LiveOut, frozen=True, kw_only=True):
+    """``role:change``."""
+
+    added_roles: tuple[str, ...]
+    timestamp: str
+
+
+class UserJoin(_LiveOut, frozen=True, kw_only=True):
+    """``user:join``."""
+
+    account_age_days: int
+    timestamp: str
+
+
+class MultiClientAlert(_LiveOut, frozen=True, kw_only=True):
+    """``alert:multiClient``: ``platforms`` sorted."""
+
+    platforms: tuple[str, ...]
+    timestamp: str
+
+
+LiveEvent = MessageNew | PresenceUpdate | RoleChange | UserJoin
+
+
+def live_event(event: GuildEvent) -> tuple[str, LiveEvent] | None:
     """The guild-room event for ``event`` (the seed's payloads), or None (typing, reaction)."""
-    stamp = iso(event.at)
-    who = {"userId": event.user_id, "username": event.username}
+    user, name, stamp = event.user_id, event.username, iso(event.at)
     if event.kind == "message":
-        return "message:new", {
-            **who,
-            "channelId": event.channel_id,
-            "channelName": event.channel_name,
-            "timestamp": stamp,
-        }
+        return "message:new", MessageNew(
+            user_id=user,
+            username=name,
+            channel_id=event.channel_id or "",
+            channel_name=event.channel_name or "",
+            timestamp=stamp,
+        )
     if event.kind == "presence":
-        return "presence:update", {**who, "status": event.status, "timestamp": stamp}
+        status = event.status or ""
+        return "presence:update", PresenceUpdate(
+            user_id=user, username=name, status=status, timestamp=stamp
+        )
     if event.kind == "role":
-        return "role:change", {**who, "addedRoles": list(event.added_roles), "timestamp": stamp}
+        roles = event.added_roles
+        return "role:change", RoleChange(
+            user_id=user, username=name, added_roles=roles, timestamp=stamp
+        )
     if event.kind == "join":
-        return "user:join", {
-            **who,
-            "accountAgeDays": event.account_age_days,
-            "timestamp": stamp,
-        }
+        age = event.account_age_days or 0
+        return "user:join", UserJoin(
+            user_id=user, username=name, account_age_days=age, timestamp=stamp
+        )
     return None
 
 
-def multi_client_alert(event: GuildEvent) -> dict[str, Any]:
-    return {
-        "userId": event.user_id,
-        "username": event.username,
-        "platforms": list(event.platforms),
-        "timestamp": iso(event.at),
-    }
+def multi_client_alert(event: GuildEvent) -> MultiClientAlert:
+    return MultiClientAlert(
+        user_id=event.user_id,
+        username=event.username,
+        platforms=event.platforms,
+        timestamp=iso(event.at),
+    )

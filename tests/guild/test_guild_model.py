@@ -7,6 +7,7 @@ import random
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 import trio
 
@@ -167,11 +168,13 @@ def test_multi_client_alerts_once_per_change_of_the_set() -> None:
 
 
 class Recorder:
+    """A publisher that keeps what it was given, as the JSON a client would decode."""
+
     def __init__(self) -> None:
         self.sent: list[tuple[str, str, Any]] = []
 
     async def emit(self, event: str, *args: Any, to: str) -> None:
-        self.sent.append((to, event, args[0]))
+        self.sent.append((to, event, msgspec.to_builtins(args[0])))
 
 
 async def test_aggregator_throttles_on_the_clock_and_rebuilds(tmp_path: Path) -> None:

@@ -83,44 +83,25 @@ Settings: ``guild_analytics_interval_seconds`` (30), ``guild_analytics_window_da
 from __future__ import annotations
 
 import logging
-from typing import Any
 
-import msgspec
 import trio
-from quart import Blueprint, Response
 
 from actors.guild import persist
-from actors.guild.aggregator import (
-    GuildAggregator,
-    GuildConfig,
-    Guilds,
-    IngestResult,
-    analytics_room,
-    guild_room,
-)
-from actors.guild.model import (
-    GUILD_ID_RULE,
-    GuildEvent,
-    GuildEventError,
-    Limits,
-    parse_events,
-    valid_guild_id,
-)
+from actors.guild.aggregator import GuildAggregator, GuildConfig, Guilds, IngestResult
+from actors.guild.model import GuildEvent, GuildEventError, Limits, parse_events
 from actors.identity import Identity
 from actors.ratelimit import SlidingWindowLimiter
-from actors.sockets.session import Session
-from web.platform.http import ApiError, json_response, read_body, required_caller
+from web.apps.guild import events, rest
+from web.apps.guild.schemas import IngestAnswer
+from web.platform.http import ApiError
 from web.platform.runtime import Runtime
-from web.sockets.namespace import Ack, Namespace
+from web.sockets.namespace import Namespace
 
 log = logging.getLogger("switchboard.guild")
 
-ROOM_PREFIX = "guild:"
-ANALYTICS_SUFFIX = ":analytics"
-
 
 class GuildMonitor:
-    """The guild application: built by :func:`install`, started with the server."""
+    """The guild application: built by the composition root, started with the server."""
 
     def __init__(self, runtime: Runtime) -> None:
         s = runtime.settings
@@ -146,8 +127,8 @@ class GuildMonitor:
         self.ns: Namespace = runtime.namespace("/")
         self.guilds = Guilds(self._make_guild)
         self.store.add_schema(*persist.SCHEMA)
-        self._register()
-        runtime.add_blueprint(self.blueprint())
+        events.register(self)
+        runtime.add_blueprint(rest.blueprint(self))
         runtime.on_start(self.start)
         runtime.housekeeping.add_async("guild event retention", self._expire_events)
 
@@ -168,177 +149,48 @@ class GuildMonitor:
         removed: int = await self.store.write(persist.expire(self.clock.now() - days * 86400))
         return removed
 
-    # --- the event table on "/" ------------------------------------------------------------------
-    def _register(self) -> None:
-        ns = self.ns
-
-        @ns.on("subscribe:guild")
-        async def subscribe_guild(session: Session, args: list[Any], ack: Ack | None) -> None:
-            await self._subscribe(session, args, ack, analytics=False)
-
-        @ns.on("subscribe:analytics")
-        async def subscribe_analytics(session: Session, args: list[Any], ack: Ack | None) -> None:
-            await self._subscribe(session, args, ack, analytics=True)
-
-        @ns.on("unsubscribe:guild")
-        async def unsubscribe_guild(session: Session, args: list[Any], ack: Ack | None) -> None:
-            await self._unsubscribe(session, args, ack, analytics=False)
-
-        @ns.on("unsubscribe:analytics")
-        async def unsubscribe_analytics(session: Session, args: list[Any], ack: Ack | None) -> None:
-            await self._unsubscribe(session, args, ack, analytics=True)
-
-        @ns.on("guild:event")
-        async def guild_event(session: Session, args: list[Any], ack: Ack | None) -> None:
-            await self._socket_ingest(session, args, ack)
-
     @staticmethod
-    def _refuse(session: Session, ack: Ack | None, message: str) -> None:
-        session.emit("error", {"message": message})
-        if ack is not None:
-            ack({"success": False, "message": message})
-
-    def _identity(self, session: Session) -> Identity:
-        identity = session.identity
-        if identity is None:
-            raise ApiError(401, "Authentication failed: no token provided")
-        if identity.expires_at is not None and identity.expires_at <= self.clock.now():
-            raise ApiError(401, "Authentication failed: token expired")
-        return identity
-
-    @staticmethod
-    def _guild_id(args: list[Any]) -> str:
-        guild_id = args[0] if args else None
-        if not valid_guild_id(guild_id):
-            raise ApiError(400, f"Invalid guild id: {GUILD_ID_RULE}")
-        assert isinstance(guild_id, str)
-        return guild_id
-
-    @staticmethod
-    def _may_watch(identity: Identity, guild_id: str) -> bool:
+    def may_watch(identity: Identity, guild_id: str) -> bool:
+        """A user or bot watches the guilds of its token's ``guilds`` claim; an admin any."""
         return identity.is_admin or guild_id in identity.guilds
 
-    @staticmethod
-    def watched_guilds(session: Session) -> set[str]:
-        """The guilds whose guild or analytics room this socket is in."""
-        return {
-            room[len(ROOM_PREFIX) :].removesuffix(ANALYTICS_SUFFIX)
-            for room in session.rooms
-            if room.startswith(ROOM_PREFIX)
-        }
-
-    async def _subscribe(
-        self, session: Session, args: list[Any], ack: Ack | None, *, analytics: bool
-    ) -> None:
-        try:
-            guild_id = self._guild_id(args)
-            identity = self._identity(session)
-            if not self._may_watch(identity, guild_id):
-                raise ApiError(403, f"Not authorised for guild {guild_id}")
-            room = analytics_room(guild_id) if analytics else guild_room(guild_id)
-            if room not in session.rooms:
-                watched = self.watched_guilds(session)
-                limit = self.settings.guild_max_subscriptions_per_socket
-                if guild_id not in watched and len(watched) >= limit:
-                    raise ApiError(
-                        429, f"Subscription limit reached: at most {limit} guilds per connection"
-                    )
-                await self.ns.rooms.join(session, room)
-        except ApiError as refusal:
-            self._refuse(session, ack, refusal.message)
-            return
-        if analytics:
-            await self.guilds.send_snapshot(guild_id, session)
-        if ack is not None:
-            ack({"success": True, "guildId": guild_id})
-
-    async def _unsubscribe(
-        self, session: Session, args: list[Any], ack: Ack | None, *, analytics: bool
-    ) -> None:
-        try:
-            guild_id = self._guild_id(args)
-        except ApiError as refusal:
-            self._refuse(session, ack, refusal.message)
-            return
-        room = analytics_room(guild_id) if analytics else guild_room(guild_id)
-        if room in session.rooms:
-            await self.ns.rooms.leave(session, room)
-        if ack is not None:
-            ack({"success": True, "guildId": guild_id})
-
-    async def _socket_ingest(self, session: Session, args: list[Any], ack: Ack | None) -> None:
-        try:
-            guild_id = self._guild_id(args)
-            identity = self._identity(session)
-            body = args[1] if len(args) > 1 else None
-            answer = await self._ingest(identity, guild_id, body)
-        except ApiError as refusal:
-            if ack is not None:
-                ack({"success": False, "message": refusal.message})
-            else:
-                session.emit("error", {"message": refusal.message})
-            return
-        if ack is not None:
-            ack(answer)
-
-    # --- ingest (both doors) -------------------------------------------------------------------
-    async def _ingest(self, identity: Identity, guild_id: str, body: Any) -> dict[str, Any]:
+    # --- ingest (both doors: ``guild:event`` and ``POST /api/guilds/<guildId>/events``) --------
+    async def ingest(self, identity: Identity, guild_id: str, body: object) -> IngestAnswer:
+        """Check, count against the bot's budget, commit; the answer once committed."""
         if identity.role not in ("bot", "admin"):
             raise ApiError(403, "Only bots may post guild events")
-        if not self._may_watch(identity, guild_id):
+        if not self.may_watch(identity, guild_id):
             raise ApiError(403, f"Not authorised for guild {guild_id}")
         try:
-            events = parse_events(body, guild_id, self.clock.now(), self.limits)
+            accepted = parse_events(body, guild_id, self.clock.now(), self.limits)
         except GuildEventError as err:
             raise ApiError(400, str(err)) from None
-        self._take(identity.user_id, events)
+        self._take(identity.user_id, accepted)
         try:
-            result: IngestResult = await self.guilds.ingest(guild_id, events)
+            result: IngestResult = await self.guilds.ingest(guild_id, accepted)
         except Exception as exc:
             log.error("guild %s: ingest failed: %s", guild_id, exc)
             raise ApiError(503, "Events could not be stored; please retry") from None
-        return {
-            "success": True,
-            "guildId": guild_id,
-            "accepted": result.accepted,
-            "stored": result.stored,
-            "duplicates": result.duplicates,
-        }
+        return IngestAnswer(
+            success=True,
+            guild_id=guild_id,
+            accepted=result.accepted,
+            stored=result.stored,
+            duplicates=result.duplicates,
+        )
 
-    def _take(self, bot: str, events: list[GuildEvent]) -> None:
-        """Count ``events`` against the bot's per-second budget (all or none)."""
+    def _take(self, bot: str, accepted: list[GuildEvent]) -> None:
+        """Count ``accepted`` against the bot's per-second budget (all or none)."""
         limiter = self.limiter
         if not limiter.enabled:
             return
-        if limiter.remaining(bot) < len(events):
+        if limiter.remaining(bot) < len(accepted):
             limiter.refused += 1
-            wait = limiter.retry_after(bot) if len(events) <= limiter.limit else 1.0
+            wait = limiter.retry_after(bot) if len(accepted) <= limiter.limit else 1.0
             raise ApiError(
                 429,
                 f"Rate limit exceeded: at most {limiter.limit} guild events per second per bot",
                 headers={"Retry-After": str(max(1, round(wait)))},
             )
-        for _ in events:
+        for _ in accepted:
             limiter.allow(bot)
-
-    # --- REST ----------------------------------------------------------------------------------
-    def blueprint(self) -> Blueprint:
-        bp = Blueprint("guild", __name__)
-
-        @bp.post("/api/guilds/<guildId>/events")
-        async def post_events(guildId: str) -> Response:
-            identity = required_caller(self.runtime.authenticator)
-            if not valid_guild_id(guildId):
-                raise ApiError(400, f"Invalid guild id: {GUILD_ID_RULE}")
-            body = await self._read_json()
-            return json_response(200, await self._ingest(identity, guildId, body))
-
-        return bp
-
-    async def _read_json(self) -> Any:
-        limit = self.settings.guild_max_body_bytes
-        body = await read_body(limit, f"Request body too large: at most {limit} bytes")
-        try:
-            return msgspec.json.decode(body)
-        except msgspec.DecodeError as err:
-            raise ApiError(400, f"Invalid JSON: {err}") from None
