@@ -21,10 +21,9 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from actors.sockets.broker import Broker
-from actors.sockets.outbox import OutFrame
+from actors.sockets.broker import Broadcast, Broker
 from actors.sockets.rooms import Rooms
-from actors.sockets.session import Session, event_frame
+from actors.sockets.session import Session
 
 
 class ConnectRefused(Exception):
@@ -119,23 +118,18 @@ class Namespace:
         assert self._rooms is not None, "namespace not mounted"
         return self._rooms
 
-    def frame(self, event: str, *args: Any, volatile: bool = False) -> OutFrame:
-        return event_frame(self.name, event, args, volatile=volatile)
-
     async def emit(
         self,
         event: str,
-        *args: Any,
+        *args: object,
         to: str | Iterable[str] | None = None,
         exclude: Iterable[str] = (),
         volatile: bool = False,
     ) -> None:
-        """Encode once and publish to rooms (``to``), or to the whole namespace."""
-        await self.publish(self.frame(event, *args, volatile=volatile), to, exclude)
-
-    async def publish(
-        self, frame: OutFrame, to: str | Iterable[str] | None = None, exclude: Iterable[str] = ()
-    ) -> None:
+        """Send to rooms (``to``) or to the whole namespace, on every node: the broker encodes
+        it once per node and offers the same frame to every member there."""
         assert self._broker is not None, "namespace not mounted"
-        rooms = (to,) if isinstance(to, str) else to
-        await self._broker.publish(self.name, frame, rooms, frozenset(exclude))
+        rooms = (to,) if isinstance(to, str) else (None if to is None else tuple(to))
+        await self._broker.publish(
+            Broadcast(self.name, event, args, rooms, frozenset(exclude), volatile)
+        )
