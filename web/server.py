@@ -37,6 +37,7 @@ async def serve(
 ) -> None:
     listener = listener or listen(settings.host, settings.port)
     port = listener.getsockname()[1]
+    app.runtime.listening_on(settings.host, port)
     door = FrontDoor(app, settings)
     async with trio.open_nursery() as nursery:
         await nursery.start(door.serve, listener)

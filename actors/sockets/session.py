@@ -9,7 +9,7 @@ Other actors reach a session only by pushing encoded frames to its connection's 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,6 +46,7 @@ class Session:
         "auth",
         "conn",
         "connected",
+        "disconnector",
         "handshake",
         "identity",
         "namespace",
@@ -70,6 +71,9 @@ class Session:
         self.identity: Identity | None = None
         self.rooms: set[str] = set()
         self.connected = True
+        # ends this session from the server side (close=True: its whole connection); set by the
+        # Socket.IO layer that owns it, used by operations on sockets (disconnectSockets)
+        self.disconnector: Callable[[Session, bool], Awaitable[None]] | None = None
         self.state: Any = None  # the namespace's own per-session record, if it keeps one
         self._acks: dict[int, trio.MemorySendChannel[list[Any]]] = {}
         self._next_ack_id = 0

@@ -9,6 +9,9 @@ server starts they extend it: event tables with :meth:`Runtime.namespace`, REST 
 
 from __future__ import annotations
 
+import dataclasses
+import os
+import socket
 import time
 from collections.abc import Awaitable, Callable
 
@@ -16,9 +19,12 @@ import trio
 from quart import Blueprint
 
 from actors.clock import Clock
+from actors.cluster.broker import ClusterBroker
+from actors.cluster.config import ClusterConfig, new_tag
 from actors.housekeeping import Housekeeping
 from actors.ratelimit import SlidingWindowLimiter
 from actors.runtime import Actor, supervise
+from actors.sockets.broker import LocalBroker
 from actors.store import Store
 from protocol import socketio
 from web.platform.auth import Authenticator, jwt_middleware, load_or_create_secret
@@ -70,6 +76,9 @@ class Runtime:
         self.starters: list[Starter] = []
         self.stoppers: list[Stopper] = []
         self.started_at = time.time()
+        self.address = (settings.host, settings.port)  # where the front door listens
+        self.cluster: ClusterBroker | None = None  # with redis_url: this node of the cluster
+        self.cluster_config = cluster_config(settings) if settings.redis_url else None
         # built by start()
         self.sio: SocketIOServer
         self.engine: EngineServer
@@ -115,6 +124,18 @@ class Runtime:
         self.housekeeping.add(f"rate limit {name}", limiter.prune)
         return limiter
 
+    def listening_on(self, host: str, port: int) -> None:
+        """Where the front door listens (the port may have been 0: chosen by the OS)."""
+        self.address = (host, port)
+
+    def _cluster_broker(self, local: LocalBroker) -> ClusterBroker:
+        config = self.cluster_config
+        assert config is not None
+        if not config.advertise_url:
+            config = dataclasses.replace(config, advertise_url=default_advertise_url(*self.address))
+        self.cluster = ClusterBroker(config, local, self.namespaces)
+        return self.cluster
+
     # --- start -----------------------------------------------------------------------------------
     async def start(self, nursery: trio.Nursery) -> None:
         s = self.settings
@@ -125,8 +146,11 @@ class Runtime:
             room_idle_seconds=s.room_idle_seconds,
             room_mailbox_size=s.room_mailbox_size,
             clock=self.clock,
+            cluster=self._cluster_broker if self.cluster_config is not None else None,
         )
         await self.sio.start(nursery)
+        if self.cluster is not None:
+            await nursery.start(self.cluster.run)
         self.engine = EngineServer(
             EngineConfig(
                 ping_interval_ms=s.ping_interval_ms,
@@ -136,6 +160,7 @@ class Runtime:
                 max_packets_per_payload=s.max_packets_per_payload,
                 max_outbox_bytes=s.max_outbox_bytes,
                 max_connections_per_ip=s.max_connections_per_ip,
+                sid_prefix=self.cluster.tag if self.cluster is not None else "",
             ),
             self.engine_handler or self.sio.attach,
             nursery,
@@ -163,3 +188,26 @@ class Runtime:
                 await stopper()
             while self.store.mailbox_depth or self.store.busy:
                 await trio.sleep(0.005)
+
+
+def cluster_config(s: Settings) -> ClusterConfig:
+    return ClusterConfig(
+        redis_url=s.redis_url,
+        node_id=s.node_id or f"{socket.gethostname()}-{os.getpid()}",
+        tag=new_tag(),
+        advertise_url=s.advertise_url,
+        prefix=s.redis_key_prefix,
+        request_timeout_seconds=s.cluster_request_timeout_seconds,
+        lease_seconds=s.cluster_node_lease_seconds,
+        probe_interval_seconds=s.cluster_probe_interval_seconds,
+    )
+
+
+def default_advertise_url(host: str, port: int) -> str:
+    """``http://host:port``; a wildcard host is replaced by an address others can reach."""
+    if host in ("", "0.0.0.0", "::"):
+        try:
+            host = socket.gethostbyname(socket.gethostname())
+        except OSError:
+            host = "127.0.0.1"
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"

@@ -110,6 +110,41 @@ class Settings:
     max_json_depth: int = setting(
         32, "Deepest nesting of arrays/objects accepted in a packet.", positive=True
     )
+    # --- cluster ------------------------------------------------------------------------------
+    redis_url: str = setting(
+        "",
+        "Redis that joins this node to a cluster (redis://host:port/db); empty: a single node.",
+        secret=True,
+    )
+    node_id: str = setting("", "This node's name in logs and /health; empty: host-pid.")
+    advertise_url: str = setting(
+        "",
+        "How the other nodes reach this one (polling requests and upgrades for its sessions are "
+        "forwarded there); empty: http://HOST:PORT (the machine's address when HOST is 0.0.0.0).",
+    )
+    redis_key_prefix: str = setting(
+        "socket.io", "Prefix of the cluster's Redis channels and keys (the Node adapter's `key`)."
+    )
+    workers: int = setting(
+        1,
+        "Processes serving the one port (SO_REUSEPORT), joined through Redis like separate "
+        "machines; more than 1 needs redis_url.",
+        positive=True,
+    )
+    cluster_request_timeout_seconds: float = setting(
+        5.0, "Longest wait for the other nodes' answers (fetch sockets, acks...).", positive=True
+    )
+    cluster_node_lease_seconds: float = setting(
+        10.0,
+        "A node that stops renewing its lease is taken for dead after this long.",
+        positive=True,
+    )
+    cluster_probe_interval_seconds: float = setting(
+        2.0,
+        "How often a node sends itself a probe through Redis; three missed and its subscription "
+        "is restarted.",
+        positive=True,
+    )
     # --- actors -------------------------------------------------------------------------------
     room_idle_seconds: float = setting(30.0, "An empty room's actor stops after this long.")
     room_mailbox_size: int = setting(
@@ -522,6 +557,23 @@ def _visitor_port(s: Settings) -> None:
         raise ValueError("invalid --visitor-ws-port: must differ from --port")
 
 
+def _workers_need_redis(s: Settings) -> None:
+    if s.workers > 1 and not s.redis_url:
+        raise ValueError(
+            f"invalid --workers: {s.workers} workers need --redis-url "
+            "(the workers share their rooms through Redis)"
+        )
+    if s.workers > 1 and s.advertise_url:
+        raise ValueError(
+            "invalid --advertise-url: with --workers each worker advertises a port of its own"
+        )
+
+
+def _redis_url_parses(s: Settings) -> None:
+    if s.redis_url and not s.redis_url.startswith(("redis://", "rediss://", "unix://")):
+        raise ValueError("invalid --redis-url: expected redis://host:port[/db] (or rediss://)")
+
+
 def _demo_needs_a_port(s: Settings) -> None:
     if s.demo and s.port == 0:
         raise ValueError("invalid --demo: the demo traffic needs a fixed --port (not 0)")
@@ -532,6 +584,8 @@ RULES: tuple[Callable[[Settings], None], ...] = (
     _proxies_parse,
     _one_batch_fits_a_feed_queue,
     _visitor_port,
+    _workers_need_redis,
+    _redis_url_parses,
     _demo_needs_a_port,
 )
 

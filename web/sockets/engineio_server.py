@@ -71,6 +71,7 @@ class EngineConfig:
     max_outbox_bytes: int = 4_194_304
     upgrade_timeout_seconds: float = 10.0
     max_connections_per_ip: int = 0  # 0: no limit
+    sid_prefix: str = ""  # in a cluster, the node's tag: a sid names the node that owns it
 
 
 class EngineSocket:
@@ -296,7 +297,7 @@ class EngineServer:
     # --- sessions --------------------------------------------------------------------------------
     def open(self, transport: Transport, hs: Handshake, *, upgrades: list[str]) -> EngineSocket:
         """Create a session; its OPEN packet is the transport's first frame."""
-        sid = engineio.new_sid()
+        sid = self.config.sid_prefix + engineio.new_sid()
         sock = EngineSocket(self, sid, transport, hs)
         self.sockets[sid] = sock
         by_address = self.open_by_address

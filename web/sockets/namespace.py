@@ -21,7 +21,14 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from actors.sockets.broker import Broadcast, Broker
+from actors.sockets.broker import (
+    AckResults,
+    Broadcast,
+    Broker,
+    Selector,
+    ServerSideHandler,
+    SocketInfo,
+)
 from actors.sockets.rooms import Rooms
 from actors.sockets.session import Session
 
@@ -79,6 +86,7 @@ class Namespace:
         self.on_disconnect: list[Lifecycle] = []
         self.on_invalid = on_invalid
         self.startup: list[Callable[[Any], Awaitable[None]]] = []
+        self.server_side: dict[str, ServerSideHandler] = {}
         # set when the server mounts the namespace
         self._rooms: Rooms | None = None
         self._broker: Broker | None = None
@@ -87,6 +95,16 @@ class Namespace:
     def on(self, event: str, schema: Any = None) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             self.events[event] = EventSpec(handler, schema)
+            return handler
+
+        return register
+
+    def on_server_side(self, event: str) -> Callable[[ServerSideHandler], ServerSideHandler]:
+        """Handle ``event`` emitted by another server of the cluster (Node's ``serverSideEmit``):
+        ``handler(args)`` is awaited, and what it returns answers the sender's ack."""
+
+        def register(handler: ServerSideHandler) -> ServerSideHandler:
+            self.server_side[event] = handler
             return handler
 
         return register
@@ -133,3 +151,61 @@ class Namespace:
         await self._broker.publish(
             Broadcast(self.name, event, args, rooms, frozenset(exclude), volatile)
         )
+
+    # --- operations on sockets, wherever they are (every node of a cluster) --------------------
+    @property
+    def broker(self) -> Broker:
+        assert self._broker is not None, "namespace not mounted"
+        return self._broker
+
+    async def fetch_sockets(
+        self, rooms: Iterable[str] = (), *, except_rooms: Iterable[str] = ()
+    ) -> list[SocketInfo]:
+        """The sockets in any of ``rooms`` (all when empty), on every node."""
+        return await self.broker.fetch_sockets(self.name, _selector(rooms, except_rooms))
+
+    async def sockets_join(
+        self, rooms: Iterable[str], *, of: Iterable[str] = (), except_rooms: Iterable[str] = ()
+    ) -> None:
+        """Make the sockets in any room of ``of`` (all when empty) join ``rooms``."""
+        await self.broker.join(self.name, _selector(of, except_rooms), list(rooms))
+
+    async def sockets_leave(
+        self, rooms: Iterable[str], *, of: Iterable[str] = (), except_rooms: Iterable[str] = ()
+    ) -> None:
+        await self.broker.leave(self.name, _selector(of, except_rooms), list(rooms))
+
+    async def disconnect_sockets(
+        self, *, of: Iterable[str] = (), except_rooms: Iterable[str] = (), close: bool = False
+    ) -> None:
+        """Disconnect the matching sockets from this namespace (``close``: their connection)."""
+        await self.broker.disconnect(self.name, _selector(of, except_rooms), close)
+
+    async def all_rooms(self) -> set[str]:
+        return await self.broker.all_rooms(self.name)
+
+    async def server_side_emit(
+        self, event: str, *args: object, ack: bool = False, timeout: float = 5.0
+    ) -> list[object]:
+        """Emit to the other servers of the cluster; with ``ack``, their answers."""
+        return await self.broker.server_side_emit(
+            self.name, [event, *args], ack=ack, timeout=timeout
+        )
+
+    async def emit_with_ack(
+        self,
+        event: str,
+        *args: object,
+        to: str | Iterable[str] | None = None,
+        exclude: Iterable[str] = (),
+        timeout: float = 5.0,
+    ) -> AckResults:
+        """Emit to every matching client on every node and collect their acks until
+        ``timeout`` (Node's ``timeout(ms).emitWithAck``)."""
+        rooms = (to,) if isinstance(to, str) else (None if to is None else tuple(to))
+        broadcast = Broadcast(self.name, event, args, rooms, frozenset(exclude))
+        return await self.broker.broadcast_with_ack(broadcast, timeout)
+
+
+def _selector(rooms: Iterable[str], except_rooms: Iterable[str]) -> Selector:
+    return Selector(frozenset(rooms), frozenset(except_rooms))

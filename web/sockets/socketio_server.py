@@ -10,7 +10,7 @@ the connection at once (as Node does).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +18,7 @@ import msgspec
 
 from actors.clock import Clock
 from actors.runtime import SupervisorPolicy
-from actors.sockets.broker import LocalBroker
+from actors.sockets.broker import Broker, LocalBroker
 from actors.sockets.outbox import OutFrame
 from actors.sockets.rooms import Rooms
 from actors.sockets.session import Session
@@ -54,6 +54,7 @@ class SocketIOServer:
         room_idle_seconds: float = 30.0,
         room_mailbox_size: int = 256,
         clock: Clock | None = None,
+        cluster: Callable[[LocalBroker], Broker] | None = None,
     ) -> None:
         self.namespaces: dict[str, Namespace] = {}
         for ns in namespaces:
@@ -61,7 +62,9 @@ class SocketIOServer:
                 raise ValueError(f"namespace {ns.name} registered twice")
             self.namespaces[ns.name] = ns
         self.limits = limits or socketio.Limits()
-        self.broker = LocalBroker()
+        self.local = LocalBroker()
+        # the broker the namespaces publish through: this process, or the whole cluster
+        self.broker: Broker = cluster(self.local) if cluster is not None else self.local
         self.stats = SocketIOStats()
         self.room_idle_seconds = room_idle_seconds
         self.room_mailbox_size = room_mailbox_size
@@ -82,7 +85,7 @@ class SocketIOServer:
                 room_mailbox_size=self.room_mailbox_size,
                 policy=SupervisorPolicy(),
             )
-            self.broker.add(rooms)
+            self.local.add(rooms, ns.server_side)
             ns.mount(rooms, self.broker)
         for ns in self.namespaces.values():
             for start in ns.startup:
@@ -165,6 +168,7 @@ class SocketIOConnection:
             return
         if self.conn.closed:
             return
+        session.disconnector = self.server_disconnect
         self.sessions[name] = session
         self.connected_once = True
         ns.rooms.sessions[session.sid] = session
@@ -246,6 +250,13 @@ class SocketIOConnection:
         text, _ = socketio.encode_packet(socketio.Packet(PacketType.DISCONNECT, session.namespace))
         self.conn.push(OutFrame(b"4" + text))
         await self._end(session, "server namespace disconnect")
+
+    async def server_disconnect(self, session: Session, close: bool) -> None:
+        """Node's ``socket.disconnect(close)``: leave the namespace, or end the connection."""
+        if close:
+            self.conn.close("forced close")
+        else:
+            await self.disconnect(session)
 
     async def on_close(self, reason: str) -> None:
         for session in list(self.sessions.values()):
