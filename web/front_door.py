@@ -27,6 +27,7 @@ import math
 import re
 import socket as stdlib_socket
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import trio
 from hypercorn.config import Config
@@ -36,14 +37,21 @@ from hypercorn.trio.tcp_server import TCPServer
 from hypercorn.trio.worker_context import WorkerContext
 from hypercorn.utils import wrap_app
 
+from protocol import engineio
 from web.platform.app import SwitchboardApp
 from web.platform.settings import Settings
+from web.sockets.forward import owner_of, splice_upgrade
 
 log = logging.getLogger("switchboard.front_door")
 
 ACCEPT_BACKOFF_SECONDS = 0.1  # after a failed accept (no file descriptors left)
 
 _REQUEST_LINE = re.compile(rb"^GET (/[^ ?]*)(\?[^ ]*)? HTTP/1\.1\r\n")
+_UNKNOWN_SID = engineio.RequestError(engineio.ErrorCode.UNKNOWN_SID).body()
+UNKNOWN_SID_RESPONSE = (
+    b"HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\n"
+    b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(_UNKNOWN_SID), _UNKNOWN_SID)
+)
 _UPGRADE_WEBSOCKET = re.compile(rb"\r\nupgrade:[ \t]*websocket[ \t]*\r\n", re.IGNORECASE)
 
 
@@ -128,6 +136,18 @@ def hypercorn_config(settings: Settings) -> Config:
     config.websocket_max_message_size = 2 * settings.max_http_buffer_size_bytes + 65536
     config.h11_max_incomplete_size = settings.max_http_head_bytes
     return config
+
+
+def parse_head(head: bytes) -> tuple[str, dict[str, str]]:
+    """The request target and the (lower-case) headers of a request head."""
+    request_line, *lines = head.decode("latin-1").split("\r\n")
+    parts = request_line.split(" ")
+    headers: dict[str, str] = {}
+    for line in lines:
+        name, sep, value = line.partition(":")
+        if sep:
+            headers[name.strip().lower()] = value.strip()
+    return (parts[1] if len(parts) > 1 else "/"), headers
 
 
 def is_native_route(head: bytes, path: str) -> bool:
@@ -229,8 +249,10 @@ class FrontDoor:
             and self.settings.native_websocket
             and is_native_route(buffer[: end + 4], self.settings.engineio_path)
         ):
-            native = self.app.runtime.native
-            await native.serve(sock, buffer[: end + 4], buffer[end + 4 :], remote_addr)
+            head, rest = buffer[: end + 4], buffer[end + 4 :]
+            if await self._forward_upgrade(sock, head, rest, remote_addr):
+                return
+            await self.app.runtime.native.serve(sock, head, rest, remote_addr)
             return
         if end < 0:  # nothing, a head too slow (slowloris) or too large: answer and hang up
             if buffer:
@@ -255,6 +277,30 @@ class FrontDoor:
         finally:
             if self.open_streams.get(peer) is replay:
                 del self.open_streams[peer]
+
+    async def _forward_upgrade(
+        self, sock: stdlib_socket.socket, head: bytes, rest: bytes, remote_addr: str
+    ) -> bool:
+        """An upgrade for another node's session goes to that node (web.sockets.forward)."""
+        runtime = self.app.runtime
+        if runtime.cluster is None:
+            return False
+        target, headers = parse_head(head)
+        sid = next(iter(parse_qs(urlsplit(target).query).get("sid", [])), None)
+        if sid is None or sid in runtime.engine.sockets:
+            return False
+        owner = await owner_of(runtime.cluster, sid, headers)
+        if owner is None:
+            return False  # ours, already forwarded once, or gone: the native path answers
+        client = runtime.proxies.client_address(remote_addr, headers.get("x-forwarded-for"))
+        tag = runtime.cluster.tag
+        if await splice_upgrade(sock, head, rest, owner, tag, client, headers):
+            return True
+        runtime.engine.refuse("unknown_sid")  # the owner cannot be reached: the session is gone
+        with contextlib.suppress(OSError):
+            sock.send(UNKNOWN_SID_RESPONSE)
+        sock.close()
+        return True
 
     def abort(self, client: Any) -> bool:
         """Hang up the Hypercorn-served connection from ``client`` (the ASGI scope's

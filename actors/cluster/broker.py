@@ -44,6 +44,7 @@ from protocol.redis_adapter import (
 log = logging.getLogger("switchboard.cluster")
 
 Hook = Callable[[], Awaitable[None]]
+REFRESH_ON_MISS_SECONDS = 0.25
 
 
 @dataclass
@@ -113,6 +114,20 @@ class ClusterBroker:
             except REDIS_ERRORS as err:
                 log.warning("cluster: registry not renewed: %r", err)
             await trio.sleep(self.config.lease_seconds / 3)
+
+    async def find_node(self, tag: str) -> NodeInfo | None:
+        """The live node of ``tag``; a tag we have not heard of yet (a node that just started)
+        makes us look at the registry again, at most once per ``REFRESH_ON_MISS_SECONDS``."""
+        node = self.registry.alive(tag)
+        if node is not None or self._client is None:
+            return node
+        if time.monotonic() - self.registry.refreshed_at >= REFRESH_ON_MISS_SECONDS:
+            with trio.move_on_after(self.config.request_timeout_seconds):
+                try:
+                    await self.registry.refresh(self._client)
+                except REDIS_ERRORS as err:
+                    log.warning("cluster: registry not read: %r", err)
+        return self.registry.alive(tag)
 
     async def _withdraw(self, client: Any) -> None:
         try:

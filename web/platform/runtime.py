@@ -30,6 +30,7 @@ from protocol import socketio
 from web.platform.auth import Authenticator, jwt_middleware, load_or_create_secret
 from web.platform.settings import Settings
 from web.sockets.engineio_server import EngineConfig, EngineServer, EngineSocket, MessageHandler
+from web.sockets.forward import PollingForwarder
 from web.sockets.namespace import Namespace
 from web.sockets.native_ws import NativeEndpoint
 from web.sockets.origin import origin_policy
@@ -78,6 +79,7 @@ class Runtime:
         self.started_at = time.time()
         self.address = (settings.host, settings.port)  # where the front door listens
         self.cluster: ClusterBroker | None = None  # with redis_url: this node of the cluster
+        self.forwarder: PollingForwarder | None = None  # polls for other nodes' sessions
         self.cluster_config = cluster_config(settings) if settings.redis_url else None
         # built by start()
         self.sio: SocketIOServer
@@ -151,6 +153,8 @@ class Runtime:
         await self.sio.start(nursery)
         if self.cluster is not None:
             await nursery.start(self.cluster.run)
+            long_poll = (s.ping_interval_ms + s.ping_timeout_ms) / 1000.0
+            self.forwarder = PollingForwarder(self.cluster, long_poll)
         self.engine = EngineServer(
             EngineConfig(
                 ping_interval_ms=s.ping_interval_ms,

@@ -14,6 +14,8 @@ import msgspec
 from quart import Blueprint, Response, request, send_file, websocket
 from quart_schema import document_response
 
+from actors.cluster.broker import ClusterBroker
+from actors.cluster.registry import NodeInfo
 from actors.sockets.session import Handshake
 from protocol import engineio
 from web.sockets.asgi_ws import serve_asgi_websocket
@@ -21,6 +23,7 @@ from web.sockets.body import read_limited
 from web.sockets.client import BUNDLES, CLIENT_DIR
 from web.sockets.documented import text_response
 from web.sockets.engineio_server import EngineServer
+from web.sockets.forward import PollingForwarder, owner_of, relay_websocket
 from web.sockets.proxies import TrustedProxies
 
 
@@ -36,6 +39,8 @@ class EngineHost(Protocol):
     """What the routes need from the server that runs them."""
 
     engine: EngineServer
+    cluster: ClusterBroker | None
+    forwarder: PollingForwarder | None
     proxies: TrustedProxies
     origin_allowed: Callable[[str | None, str | None], bool]
     abort_connection: Callable[[object], bool]
@@ -56,6 +61,29 @@ def _error(err: engineio.RequestError, headers: dict[str, str] | None = None) ->
     return Response(
         err.body(), status=err.status, content_type="application/json", headers=headers or {}
     )
+
+
+async def _foreign_owner(host: EngineHost, sid: str | None, headers: object) -> NodeInfo | None:
+    """The live node that owns ``sid`` when that is not this one (see web.sockets.forward)."""
+    if host.cluster is None or not sid or sid in host.engine.sockets:
+        return None
+    lowered = {k.lower(): v for k, v in headers.items()}  # type: ignore[attr-defined]
+    return await owner_of(host.cluster, sid, lowered)
+
+
+async def _forward(
+    host: EngineHost, owner: NodeInfo, body: bytes, cors: dict[str, str]
+) -> Response:
+    """Relay this polling request to the node that owns its session."""
+    assert host.forwarder is not None
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    client = host.proxies.client_of(request)
+    answer = await host.forwarder.forward(
+        owner, request.method, request.full_path, headers, body, client
+    )
+    if answer is None:  # the owner is gone: so is the session
+        return _error(engineio.RequestError(engineio.ErrorCode.UNKNOWN_SID), cors)
+    return Response(answer.body, status=answer.status, headers={**answer.headers, **cors})
 
 
 def engineio_blueprint(path: str, host: EngineHost, max_payload_bytes: int) -> Blueprint:
@@ -90,6 +118,9 @@ def engineio_blueprint(path: str, host: EngineHost, max_payload_bytes: int) -> B
         body: bytes | None = b""
         if request.method in ("POST", "PUT"):
             body = await read_limited(request.body, request.content_length, max_payload_bytes)
+        owner = await _foreign_owner(host, request.args.get("sid"), request.headers)
+        if owner is not None and body is not None:
+            return await _forward(host, owner, body, cors)
         answer = await host.engine.polling(request.method, request.args.to_dict(), handshake, body)
         if body is None:  # the rest of an oversize body is not read: this connection is done
             cors["Connection"] = "close"
@@ -106,6 +137,15 @@ def engineio_blueprint(path: str, host: EngineHost, max_payload_bytes: int) -> B
             return _error(engineio.RequestError(engineio.ErrorCode.FORBIDDEN))
         query = websocket.args.to_dict()
         remote_addr = host.proxies.client_of(websocket)
+        owner = await _foreign_owner(host, query.get("sid"), websocket.headers)
+        if owner is not None:
+            await websocket.accept()
+            ws = websocket._get_current_object()  # type: ignore[attr-defined]
+            path = websocket.full_path
+            assert host.cluster is not None
+            if not await relay_websocket(ws, owner, path, host.cluster.tag, remote_addr, headers):
+                await websocket.close(1011)
+            return None
         target, error = host.engine.websocket_target(query, remote_addr)
         if error is not None or target is None:
             return _error(error or engineio.RequestError(engineio.ErrorCode.BAD_REQUEST))
