@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench clean chromium vendor fuzz
+.PHONY: run test lint bench clean chromium cluster-tools vendor fuzz
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -19,6 +19,12 @@ tests/node_modules/.installed: tests/package.json tests/package-lock.json
 # the browser test drives the OS package's Chromium (never a downloaded browser)
 chromium:
 	command -v chromium || (apt-get update && apt-get install -y chromium)
+
+# the cluster tests start their own Redis and HAProxy from the OS packages (never the machine's
+# running ones: private instances on free ports)
+cluster-tools:
+	command -v redis-server && command -v haproxy || \
+	  (apt-get update && apt-get install -y redis-server haproxy)
 
 # The server needs nothing but Python: the browser libraries it serves are committed, pinned in
 # web/vendor/package.json. `make vendor` refreshes those copies (and their licences) from npm.
@@ -41,7 +47,7 @@ lint: $(STAMP)
 	$(BIN)/mypy protocol actors web
 	$(BIN)/lint-imports
 
-test: $(STAMP) tests/node_modules/.installed chromium
+test: $(STAMP) tests/node_modules/.installed chromium cluster-tools
 	$(BIN)/ruff check actors protocol web tests benchmarks
 	$(BIN)/mypy protocol actors web
 	$(BIN)/lint-imports

@@ -20,6 +20,12 @@ Namespace ``/`` (JWT required: ``auth.token``, ``?token=`` or ``Authorization: B
 * ``crash-room`` (room name; test-only, for tests/hardening) sends that room's actor a message
   it does not understand, so the actor raises and its supervisor restarts it; acks ``{"ok": true}``.
 
+* ``cluster:fetch`` (rooms), ``cluster:all-rooms``, ``cluster:join`` (of, rooms),
+  ``cluster:disconnect`` (rooms, close?), ``cluster:server-side`` (event, args...),
+  ``cluster:emit-with-ack`` (room, event, args...) call the namespace's operations on sockets of
+  every node and ack what they return; another server's ``serverSideEmit("ping", ...)`` is
+  answered ``{"pong": "switchboard", "args": [...]}``.
+
 ``--set NAME=VALUE`` (repeatable, test-only) overrides any setting of
 ``web.platform.settings.Settings`` (e.g. ``--set ping_interval_ms=300``).
 
@@ -39,6 +45,7 @@ import sys
 import tempfile
 import warnings
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -151,6 +158,67 @@ def interop_namespaces(authenticator: Authenticator) -> list[Namespace]:
         await main.rooms.registry.tell(room, object())  # a RoomActor raises on unknown messages
         if ack is not None:
             ack({"ok": True})
+
+    # --- the cluster API from a handler (run beside the reader: acks may come from this client)
+    def in_background(ack: Ack | None, work: Callable[[], Awaitable[object]]) -> None:
+        async def run() -> None:
+            answer = await work()
+            if ack is not None:
+                ack(answer)
+
+        nurseries[0].start_soon(run)
+
+    @main.on("cluster:fetch")
+    async def cluster_fetch(session: Session, args: list[Any], ack: Ack | None) -> None:
+        async def fetch() -> object:
+            found = await main.fetch_sockets(args[0] if args else ())
+            return [{"id": s.id, "rooms": s.rooms, "node": s.node} for s in found]
+
+        in_background(ack, fetch)
+
+    @main.on("cluster:all-rooms")
+    async def cluster_all_rooms(session: Session, args: list[Any], ack: Ack | None) -> None:
+        async def rooms() -> object:
+            return sorted(await main.all_rooms())
+
+        in_background(ack, rooms)
+
+    @main.on("cluster:join")
+    async def cluster_join(session: Session, args: list[Any], ack: Ack | None) -> None:
+        async def join() -> object:
+            await main.sockets_join(args[1], of=args[0])
+            return {"ok": True}
+
+        in_background(ack, join)
+
+    @main.on("cluster:disconnect")
+    async def cluster_disconnect(session: Session, args: list[Any], ack: Ack | None) -> None:
+        async def disconnect() -> object:
+            await main.disconnect_sockets(of=args[0], close=bool(args[1:] and args[1]))
+            return {"ok": True}
+
+        in_background(ack, disconnect)
+
+    @main.on("cluster:server-side")
+    async def cluster_server_side(session: Session, args: list[Any], ack: Ack | None) -> None:
+        async def emit() -> object:
+            return await main.server_side_emit(*args, ack=True, timeout=3.0)
+
+        in_background(ack, emit)
+
+    @main.on("cluster:emit-with-ack")
+    async def cluster_emit_with_ack(session: Session, args: list[Any], ack: Ack | None) -> None:
+        room, event, *rest = args
+
+        async def ask() -> object:
+            got = await main.emit_with_ack(event, *rest, to=room or None, timeout=2.0)
+            return {"answers": got.answers, "expected": got.expected, "timed_out": got.timed_out}
+
+        in_background(ack, ask)
+
+    @main.on_server_side("ping")
+    async def pong(args: list[object]) -> object:
+        return {"pong": "switchboard", "args": args}
 
     @admin.on("whoami")
     async def admin_whoami(session: Session, args: list[Any], ack: Ack | None) -> None:

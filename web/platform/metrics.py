@@ -59,6 +59,7 @@ class SwitchboardCollector(Collector):
         yield from self._backpressure()
         yield from self._store()
         yield from self._upkeep()
+        yield from self._cluster()
 
     def _connections(self) -> Iterator[Metric]:
         rt = self.runtime
@@ -204,6 +205,54 @@ class SwitchboardCollector(Collector):
             "switchboard_housekeeping_removed",
             "Expired entries removed by housekeeping (rate-limit keys and the like).",
             rt.housekeeping.removed,
+        )
+
+    def _cluster(self) -> Iterator[Metric]:
+        cluster = self.runtime.cluster
+        if cluster is None:
+            return
+        link = cluster.link.stats
+        yield GaugeMetricFamily(
+            "switchboard_cluster_redis_connected",
+            "1 while this node's Redis subscription is up.",
+            value=1 if link.connected else 0,
+        )
+        yield GaugeMetricFamily(
+            "switchboard_cluster_nodes",
+            "Nodes alive in the registry.",
+            value=len(cluster.registry.nodes),
+        )
+        since = link.seconds_since_last_message()
+        yield GaugeMetricFamily(
+            "switchboard_cluster_seconds_since_last_message",
+            "Seconds since the last message from Redis (-1: none yet).",
+            value=-1 if since is None else since,
+        )
+        yield _counter(
+            "switchboard_cluster_reconnects",
+            "Redis subscriptions lost and restarted.",
+            link.disconnects + link.wedged_restarts,
+        )
+        yield _counter(
+            "switchboard_cluster_subscriber_crashes",
+            "Subscriber failures that were not Redis going away.",
+            link.subscriber_crashes,
+        )
+        yield _counter(
+            "switchboard_cluster_published", "Messages published to Redis.", link.published
+        )
+        yield _counter(
+            "switchboard_cluster_received", "Messages received from Redis.", link.received
+        )
+        yield _counter(
+            "switchboard_cluster_dropped",
+            "Messages not published: Redis unreachable or the queue full.",
+            link.dropped_while_disconnected + link.dropped_queue_full,
+        )
+        yield _counter(
+            "switchboard_cluster_bad_messages",
+            "Undecodable or foreign messages dropped.",
+            cluster.stats.bad_messages,
         )
 
 

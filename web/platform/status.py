@@ -42,13 +42,30 @@ class ServerStatus(msgspec.Struct):
     server: ServerFigures
 
 
-class Health(msgspec.Struct):
-    status: Literal["ok"]
+class ClusterHealth(msgspec.Struct):
+    """This node's view of the cluster (present only with redis_url)."""
+
+    node_id: str
+    tag: str  # the prefix of this node's Engine.IO sids
+    redis: Literal["connected", "disconnected"]
+    nodes_alive: list[str]  # node ids in the registry, this one included
+    seconds_since_last_message: float | None
+    reconnects: int
+    subscriber_crashes: int
+    wedged_restarts: int
+    dropped_while_disconnected: int
+    dropped_queue_full: int
+    bad_messages: int
+
+
+class Health(msgspec.Struct, omit_defaults=True):
+    status: Literal["ok", "degraded"]
     version: str
     uptime_seconds: float
     connections: int
     by_transport: dict[str, int]
     namespaces: dict[str, int]
+    cluster: ClusterHealth | None = None
 
 
 class ClockAdvance(msgspec.Struct):
@@ -62,6 +79,27 @@ class ClockOffset(msgspec.Struct):
 def figures(runtime: Runtime) -> ServerFigures:
     engine = runtime.engine
     return ServerFigures(len(engine.sockets), engine.by_transport(), runtime.sio.connected_count())
+
+
+def cluster_health(runtime: Runtime) -> ClusterHealth | None:
+    cluster = runtime.cluster
+    if cluster is None:
+        return None
+    link = cluster.link.stats
+    since = link.seconds_since_last_message()
+    return ClusterHealth(
+        cluster.config.node_id,
+        cluster.tag,
+        "connected" if link.connected else "disconnected",
+        sorted(node.node_id for node in cluster.registry.nodes.values()),
+        None if since is None else round(since, 3),
+        link.disconnects + link.wedged_restarts,
+        link.subscriber_crashes,
+        link.wedged_restarts,
+        link.dropped_while_disconnected,
+        link.dropped_queue_full,
+        cluster.stats.bad_messages,
+    )
 
 
 def server_status(runtime: Runtime) -> ServerStatus:
@@ -80,12 +118,19 @@ def blueprint(runtime: Runtime, metrics: Metrics) -> Blueprint:
     @bp.get("/health")
     @document_response(Health, 200)
     async def health() -> Response:
-        """Liveness and the connection counts of this process."""
+        """Liveness, the connection counts of this process and, in a cluster, its state.
+
+        ``degraded`` (still 200: local clients are served) while the Redis link is down."""
         f = figures(runtime)
         uptime = round(time.time() - runtime.started_at, 3)
-        return json_response(
-            200, Health("ok", VERSION, uptime, f.connections, f.by_transport, f.namespaces)
+        cluster = cluster_health(runtime)
+        state: Literal["ok", "degraded"] = (
+            "degraded" if cluster is not None and cluster.redis != "connected" else "ok"
         )
+        health = Health(
+            state, VERSION, uptime, f.connections, f.by_transport, f.namespaces, cluster
+        )
+        return json_response(200, health)
 
     @bp.get("/metrics")
     @text_response(200, CONTENT_TYPE, "The figures, in Prometheus text format.")
