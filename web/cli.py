@@ -18,23 +18,35 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
-    from web import apps
+    from web import apps, workers
     from web.platform.app import create_app
     from web.server import run
 
     settings = _settings(args)  # the same validation as check-config: nothing else refuses
-    app = create_app(settings, apps.install)
-    token = app.runtime.authenticator.issue(
+    authenticator = Authenticator(
+        load_or_create_secret(settings.data_path, settings.jwt_secret),
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+    )
+    token = authenticator.issue(
         "admin", name="Admin", role="admin", ttl_seconds=settings.token_ttl_seconds
     )
 
-    def ready(port: int) -> None:
+    def banner(port: int) -> None:
         host = settings.host if ":" not in settings.host else f"[{settings.host}]"
         print(f"Switchboard listening on http://{host}:{port}/", flush=True)
         print(f"Admin token (valid {settings.token_ttl_seconds}s):\n{token}", flush=True)
         print(f"Dashboard: http://{host}:{port}/#token={token}", flush=True)
 
-    run(app, settings, on_ready=ready)
+    index = workers.worker_index()
+    if settings.workers > 1 and index is None:
+        sys.exit(workers.supervise(settings, args.argv, banner))
+    app = create_app(settings, apps.install)
+    if index is None:
+        run(app, settings, on_ready=banner)
+    else:  # one of several workers: the supervisor prints the banner once they are all up
+        ready = lambda port: print(f"{workers.READY_MARKER} {port}", flush=True)  # noqa: E731
+        run(app, settings, on_ready=ready, worker=True)
 
 
 def cmd_check_config(args: argparse.Namespace) -> None:
@@ -99,7 +111,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     add_arguments(reset)
     reset.set_defaults(func=cmd_reset_demo)
-    args = parser.parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(arguments)
+    args.argv = arguments[1:]  # after the command: what a worker is started with
     args.func(args)
 
 

@@ -157,13 +157,24 @@ def is_native_route(head: bytes, path: str) -> bool:
     return _UPGRADE_WEBSOCKET.search(head) is not None
 
 
-def listen(host: str, port: int, backlog: int = 4096) -> stdlib_socket.socket:
+def listen(
+    host: str, port: int, backlog: int = 4096, *, reuse_port: bool = False
+) -> stdlib_socket.socket:
+    """A listening socket; ``reuse_port`` lets the workers of one machine share the port (the
+    kernel spreads new connections over them)."""
+    sock = bound(host, port, reuse_port=reuse_port)
+    sock.listen(backlog)
+    sock.setblocking(False)
+    return sock
+
+
+def bound(host: str, port: int, *, reuse_port: bool = False) -> stdlib_socket.socket:
     family = stdlib_socket.AF_INET6 if ":" in host else stdlib_socket.AF_INET
     sock = stdlib_socket.socket(family, stdlib_socket.SOCK_STREAM)
     sock.setsockopt(stdlib_socket.SOL_SOCKET, stdlib_socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(stdlib_socket.SOL_SOCKET, stdlib_socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
-    sock.listen(backlog)
-    sock.setblocking(False)
     return sock
 
 
@@ -175,29 +186,34 @@ class FrontDoor:
         self.asgi = wrap_app(app, self.config.wsgi_max_body_size, None)
         self.lifespan_state: dict[str, Any] = {}
         self.context = WorkerContext(None)
-        self.listener: stdlib_socket.socket | None = None
+        self.listeners: list[stdlib_socket.socket] = []
         self.open_streams: dict[tuple[str, int], ReplayStream] = {}
         app.runtime.use_connection_aborter(self.abort)
 
     async def serve(
-        self, listener: stdlib_socket.socket, *, task_status: Any = trio.TASK_STATUS_IGNORED
+        self,
+        listeners: list[stdlib_socket.socket],
+        *,
+        task_status: Any = trio.TASK_STATUS_IGNORED,
     ) -> None:
+        """Serve every connection of ``listeners`` (the port, and in a worker its peer port)."""
         async with trio.open_nursery() as nursery:
             lifespan = Lifespan(self.asgi, self.config, self.lifespan_state)
             await nursery.start(lifespan.handle_lifespan)
             await lifespan.wait_for_startup()
             task_status.started()
-            self.listener = listener
+            self.listeners = list(listeners)
             try:
-                await self._accept(listener, nursery)
-                await trio.sleep_forever()  # stopped accepting: serve what is open until cancelled
+                for listener in listeners:
+                    nursery.start_soon(self._accept, listener, nursery)
+                await trio.sleep_forever()  # after stop_accepting: serve what is open
             finally:
                 with trio.CancelScope(shield=True):
                     await lifespan.wait_for_shutdown()
 
     async def _accept(self, listener: stdlib_socket.socket, nursery: trio.Nursery) -> None:
         wait_readable = trio.lowlevel.wait_readable
-        while self.listener is not None:
+        while listener in self.listeners:
             try:
                 await wait_readable(listener)
             except (trio.ClosedResourceError, OSError):
@@ -222,9 +238,9 @@ class FrontDoor:
                 nursery.start_soon(self._route, sock, _address(address))
 
     def stop_accepting(self) -> None:
-        """Close the listening socket: new connections are refused, open ones go on."""
-        listener, self.listener = self.listener, None
-        if listener is not None:
+        """Close the listening sockets: new connections are refused, open ones go on."""
+        listeners, self.listeners = self.listeners, []
+        for listener in listeners:
             trio.lowlevel.notify_closing(listener)
             listener.close()
 

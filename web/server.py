@@ -34,13 +34,21 @@ async def serve(
     listener: stdlib_socket.socket | None = None,
     on_ready: Callable[[int], None] | None = None,
     task_status: Any = trio.TASK_STATUS_IGNORED,
+    worker: bool = False,
 ) -> None:
-    listener = listener or listen(settings.host, settings.port)
+    """Serve until SIGINT/SIGTERM. A ``worker`` shares the port with its siblings and listens
+    on a port of its own too, which it advertises to the cluster (forwarded requests)."""
+    listener = listener or listen(settings.host, settings.port, reuse_port=worker)
     port = listener.getsockname()[1]
+    listeners = [listener]
     app.runtime.listening_on(settings.host, port)
+    if worker:
+        peer = listen(settings.host, 0)
+        listeners.append(peer)
+        app.runtime.listening_on(settings.host, peer.getsockname()[1])
     door = FrontDoor(app, settings)
     async with trio.open_nursery() as nursery:
-        await nursery.start(door.serve, listener)
+        await nursery.start(door.serve, listeners)
         tune_gc()
         if on_ready is not None:
             on_ready(port)
@@ -62,7 +70,11 @@ async def shutdown(app: SwitchboardApp, door: FrontDoor, timeout: float) -> None
 
 
 def run(
-    app: SwitchboardApp, settings: Settings, on_ready: Callable[[int], None] | None = None
+    app: SwitchboardApp,
+    settings: Settings,
+    on_ready: Callable[[int], None] | None = None,
+    *,
+    worker: bool = False,
 ) -> None:
     logs.configure(settings.log_level, settings.log_format)
-    trio.run(lambda: serve(app, settings, on_ready=on_ready))
+    trio.run(lambda: serve(app, settings, on_ready=on_ready, worker=worker))
