@@ -29,7 +29,6 @@ from actors.cluster.config import ClusterConfig
 log = logging.getLogger("switchboard.cluster")
 
 REDIS_ERRORS = (coredis.exceptions.RedisError, OSError, trio.BrokenResourceError, EOFError)
-PROBE_PREFIX = b"probe:"
 PROBES_MISSED_BEFORE_RESTART = 3
 CONNECT_TIMEOUT_SECONDS = 2.0
 
@@ -143,7 +142,8 @@ class RedisLink:
                 log.info("cluster: subscribed to Redis (%d channels)", len(self.channels) + 1)
                 await self.on_connected()
                 async with trio.open_nursery() as nursery:
-                    nursery.start_soon(self._probe, client)
+                    nursery.start_soon(self._send_probes, client)
+                    nursery.start_soon(self._watch_probes)
                     async for message in pubsub:
                         await self._received(message)
                 raise coredis.exceptions.ConnectionError("subscription ended")
@@ -162,14 +162,20 @@ class RedisLink:
             return
         await self.on_message(name, data)
 
-    async def _probe(self, client: coredis.Redis[bytes]) -> None:
-        interval = self.config.probe_interval_seconds
+    async def _send_probes(self, client: coredis.Redis[bytes]) -> None:
         while True:
             self._probe_sent += 1
-            try:
-                await client.publish(self.probe_channel, PROBE_PREFIX + b"%d" % self._probe_sent)
-            except REDIS_ERRORS:
-                pass  # the subscription's own failure will say what happened
+            with trio.move_on_after(self.config.probe_interval_seconds):
+                try:
+                    await client.publish(self.probe_channel, b"probe:%d" % self._probe_sent)
+                except REDIS_ERRORS:
+                    pass  # the subscription's own failure will say what happened
+            await trio.sleep(self.config.probe_interval_seconds)
+
+    async def _watch_probes(self) -> None:
+        """Apart from the sending (which a stuck Redis may hold up): probes must keep coming."""
+        interval = self.config.probe_interval_seconds
+        while True:
             await trio.sleep(interval)
             silent = time.monotonic() - self._probe_seen_at
             if silent > PROBES_MISSED_BEFORE_RESTART * interval:

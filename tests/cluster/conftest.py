@@ -135,6 +135,13 @@ def start() -> Iterator[Callable[[ServerProcess], ServerProcess]]:
         yield pool
 
 
+@pytest.fixture
+def start_each() -> Iterator[Callable[[ServerProcess], ServerProcess]]:
+    """Like ``start``, for servers that end with the test."""
+    with server_pool(lambda process: process) as pool:
+        yield pool
+
+
 @pytest.fixture(scope="module")
 def balancer() -> Iterator[Callable[[list[int]], LoadBalancer]]:
     made: list[LoadBalancer] = []

@@ -230,8 +230,13 @@ class SwitchboardCollector(Collector):
         )
         yield _counter(
             "switchboard_cluster_reconnects",
-            "Redis subscriptions lost and restarted.",
-            link.disconnects + link.wedged_restarts,
+            "Redis subscriptions lost and restarted (wedged ones included).",
+            link.disconnects,
+        )
+        yield _counter(
+            "switchboard_cluster_wedged_restarts",
+            "Subscriptions restarted because the probe to itself stopped arriving.",
+            link.wedged_restarts,
         )
         yield _counter(
             "switchboard_cluster_subscriber_crashes",

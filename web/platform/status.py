@@ -93,7 +93,7 @@ def cluster_health(runtime: Runtime) -> ClusterHealth | None:
         "connected" if link.connected else "disconnected",
         sorted(node.node_id for node in cluster.registry.nodes.values()),
         None if since is None else round(since, 3),
-        link.disconnects + link.wedged_restarts,
+        link.disconnects,
         link.subscriber_crashes,
         link.wedged_restarts,
         link.dropped_while_disconnected,
