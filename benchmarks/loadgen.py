@@ -367,9 +367,21 @@ def echo_phase(readers: list[FrameReader], seconds: float) -> dict[str, float]:
 
 
 async def fanout(
-    host: str, port: int, *, clients: int = 1000, broadcasts: int = 200, in_flight: int = 1
+    host: str,
+    port: int,
+    *,
+    clients: int = 1000,
+    broadcasts: int = 200,
+    in_flight: int = 1,
+    other_ports: tuple[int, ...] = (),
 ) -> dict[str, float]:
-    readers = await connected_clients(host, port, clients, join="bench")
+    """With ``other_ports`` (the other nodes of a cluster) the members are spread evenly over
+    every port; the publisher is on ``port``."""
+    ports = (port, *other_ports)
+    readers: list[FrameReader] = []
+    for i, at in enumerate(ports):
+        share = clients // len(ports) + (1 if i < clients % len(ports) else 0)
+        readers += await connected_clients(host, at, share, join="bench")
     try:
         return await trio.to_thread.run_sync(fanout_phase, readers, broadcasts, in_flight)
     finally:

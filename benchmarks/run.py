@@ -77,6 +77,19 @@ SCENARIOS = {
 }
 
 
+# Across two nodes joined by Redis: the publisher on one, the members spread over both; each side
+# on its own Redis adapter (Switchboard's; Node's @socket.io/redis-adapter), one private Redis.
+CLUSTER_SERVERS = {
+    "switchboard-cluster": SERVERS["switchboard"],
+    "node-cluster": SERVERS["node-socketio"],
+}
+CLUSTER_FLAG = {"switchboard-cluster": "--redis-url", "node-cluster": "--redis"}
+CLUSTER_SCENARIOS = {
+    "fanout-cluster-1": ("fanout", "--in-flight", "1"),
+    "fanout-cluster-16": ("fanout", "--in-flight", "16"),
+}
+
+
 # Application scenarios: Switchboard only (the peers have no chat or ingest); each command starts
 # its own `switchboard serve` and prints its figures as a JSON last line.
 APP_SCENARIOS = {
@@ -102,13 +115,13 @@ def free_port() -> int:
 
 
 class RunningServer:
-    def __init__(self, spec: ServerSpec) -> None:
+    def __init__(self, spec: ServerSpec, *extra: str) -> None:
         self.spec = spec
         self.port = free_port()
         self.data = tempfile.mkdtemp(prefix="bench-")
         env = {**os.environ, "SWITCHBOARD_DATA_DIR": self.data, "PYTHONPATH": str(ROOT)}
         self.proc = subprocess.Popen(
-            [*spec.command, "--port", str(self.port)],
+            [*spec.command, "--port", str(self.port), *extra],
             cwd=ROOT,
             env=env,
             stdout=subprocess.PIPE,
@@ -141,6 +154,39 @@ class RunningServer:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+
+
+class RunningCluster:
+    """A private Redis and two nodes of one kind on it."""
+
+    def __init__(self, name: str) -> None:
+        redis_port = free_port()
+        self.redis = subprocess.Popen(
+            ["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        url = f"redis://127.0.0.1:{redis_port}"
+        spec = CLUSTER_SERVERS[name]
+        self.nodes = [RunningServer(spec, CLUSTER_FLAG[name], url) for _ in range(2)]
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+        self.redis.kill()
+
+
+def run_cluster_scenario(cluster: RunningCluster, args: tuple[str, ...]) -> dict[str, Any]:
+    first, second = cluster.nodes
+    command = [
+        sys.executable, "-m", "benchmarks.scenario", *args, "--port", str(first.port),
+        "--other-ports", str(second.port), "--server-pid", str(first.proc.pid),
+    ]  # fmt: skip
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    if done.returncode != 0:
+        raise RuntimeError(f"{args} failed:\n{done.stderr[-2000:]}")
+    result: dict[str, Any] = msgspec.json.decode(done.stdout.strip().splitlines()[-1])
+    return result
 
 
 def run_scenario(
@@ -189,7 +235,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--servers", default=",".join(SERVERS))
-    parser.add_argument("--scenarios", default=",".join([*SCENARIOS, *APP_SCENARIOS]))
+    parser.add_argument(
+        "--scenarios", default=",".join([*SCENARIOS, *APP_SCENARIOS, *CLUSTER_SCENARIOS])
+    )
     parser.add_argument(
         "--loadgen-procs",
         type=int,
@@ -253,6 +301,7 @@ def main() -> None:
                 out.flush()
                 app_results.setdefault(name, []).append(result)
                 print(f"  {'switchboard':>17} {name:<13} run {run + 1}: {result}", flush=True)
+        clusters = run_clusters(chosen, args.runs, out, stamp)
     print(f"\n{machine()}; median of {args.runs} runs (min–max); raw results: {out_path}\n")
     names = [s.name for s in servers]
     peers = [p for p in ("python-socketio", "node-socketio") if p in names]
@@ -289,6 +338,54 @@ def main() -> None:
         values = [r[figure] for r in app_results.get(name, []) if figure in r]
         cells = [fmt(values) if values else "failed"] + ["n/a"] * (len(names) - 1)
         print(f"| {name} | {figure} | " + " | ".join(cells) + " |" + "  |" * len(peers))
+    print_cluster_table(clusters)
+
+
+def run_clusters(
+    chosen: list[str], runs: int, out: Any, stamp: str
+) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """Each cluster scenario on two Switchboard nodes, then on two Node servers."""
+    wanted = [name for name in chosen if name in CLUSTER_SCENARIOS]
+    results: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    if not wanted:
+        return results
+    kinds = [k for k in CLUSTER_SERVERS if k != "node-cluster" or NODE_PEER_MODULES.is_dir()]
+    for kind in kinds:
+        cluster = RunningCluster(kind)
+        try:
+            for name in wanted:
+                for run in range(runs):
+                    try:
+                        result = run_cluster_scenario(cluster, CLUSTER_SCENARIOS[name])
+                    except Exception as exc:
+                        result = {"error": str(exc)[:500]}
+                    row = {"ts": stamp, "server": kind, "scenario": name, "run": run, **result}
+                    out.write(msgspec.json.encode(row).decode() + "\n")
+                    results.setdefault((name, kind), []).append(result)
+                    print(f"  {kind:>19} {name:<17} run {run + 1}: {result}", flush=True)
+        finally:
+            cluster.stop()
+    return results
+
+
+def print_cluster_table(results: dict[tuple[str, str], list[dict[str, Any]]]) -> None:
+    if not results:
+        return
+    print("\n| scenario (2 nodes) | figure | switchboard-cluster | node-cluster | ratio |")
+    print("|---|---|---|---|---|")
+    for name in CLUSTER_SCENARIOS:
+        for figure in ("deliveries_per_s", "p99_ms"):
+            cells, medians = [], {}
+            for kind in CLUSTER_SERVERS:
+                values = [r[figure] for r in results.get((name, kind), []) if figure in r]
+                cells.append(fmt(values) if values else "n/a")
+                if values:
+                    medians[kind] = statistics.median(values)
+            ratio = ""
+            if len(medians) == 2 and all(medians.values()):
+                a, b = medians["switchboard-cluster"], medians["node-cluster"]
+                ratio = f"{(a / b if figure == 'deliveries_per_s' else b / a):.1f}×"
+            print(f"| {name} | {figure} | {cells[0]} | {cells[1]} | {ratio} |")
 
 
 if __name__ == "__main__":

@@ -61,6 +61,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             clients=args.clients or 1000,
             broadcasts=args.broadcasts,
             in_flight=args.in_flight,
+            other_ports=tuple(int(p) for p in args.other_ports.split(",") if p),
         )
     elif args.scenario == "echo":
         result = await loadgen.echo(host, port, clients=args.clients or 100, seconds=args.seconds)
@@ -86,6 +87,9 @@ def main() -> None:
     parser.add_argument("--broadcasts", type=int, default=200)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--server-pid", type=int, default=0)
+    parser.add_argument(
+        "--other-ports", default="", help="fanout: the cluster's other nodes (comma-separated)"
+    )
     parser.add_argument(
         "--procs", type=int, default=1, help="fanout: spread the members over N processes"
     )

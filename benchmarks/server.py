@@ -2,7 +2,8 @@
 
 Namespace ``/`` (no JWT): ``join`` (room) acks ``{"ok": true}``; ``echo`` acks its arguments;
 ``bcast`` ``{"room", "payload"}`` emits ``msg`` with the payload to the room; ``rss`` acks the
-process RSS in bytes.  ``python -m benchmarks.server --port N [--asgi-only]``
+process RSS in bytes.  ``python -m benchmarks.server --port N [--asgi-only] [--redis-url URL]``
+(with ``--redis-url``: one node of a cluster).
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--asgi-only", action="store_true", help="no native WebSocket path")
+    parser.add_argument("--redis-url", default="", help="join a cluster through this Redis")
     args = parser.parse_args()
     settings = Settings(
         host=args.host,
@@ -74,6 +76,7 @@ def main() -> None:
         cors_origins=["*"],
         log_level="warning",
         max_connections_per_ip=0,  # every benchmark client comes from 127.0.0.1
+        redis_url=args.redis_url,
     )
     app = create_app(settings, namespaces=[bench_namespace()])
     run(app, settings, on_ready=lambda port: print(f"ready on {port}", flush=True))

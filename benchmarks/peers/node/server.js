@@ -1,6 +1,8 @@
 // The Node socket.io peer: the identical tiny benchmark app on socket.io's own HTTP server.
 //
-//   node benchmarks/peers/node/server.js --port N      (npm ci in this folder first; make bench does)
+//   node benchmarks/peers/node/server.js --port N [--redis URL]   (npm ci here first; make bench does)
+//
+// With --redis: one node of a cluster, on @socket.io/redis-adapter (as typical Node deployments).
 //
 // join (room) acks {ok: true}; echo acks its arguments; bcast {room, payload} emits msg to the
 // room; rss acks the process's resident set size in bytes. Same events and answers as
@@ -17,6 +19,7 @@ function option(name, fallback) {
 
 const host = option("--host", "127.0.0.1");
 const port = Number(option("--port", "8002"));
+const redisUrl = option("--redis", "");
 const httpServer = http.createServer();
 const io = new Server(httpServer, { cors: { origin: "*" } });
 
@@ -43,6 +46,18 @@ io.on("connection", (socket) => {
   });
 });
 
-httpServer.listen({ host, port, backlog: 4096 }, () => {
-  console.log(`ready on ${port}`);
-});
+async function start() {
+  if (redisUrl) {
+    const { createAdapter } = require("@socket.io/redis-adapter");
+    const { createClient } = require("redis");
+    const pub = createClient({ url: redisUrl });
+    const sub = pub.duplicate();
+    await Promise.all([pub.connect(), sub.connect()]);
+    io.adapter(createAdapter(pub, sub));
+  }
+  httpServer.listen({ host, port, backlog: 4096 }, () => {
+    console.log(`ready on ${port}`);
+  });
+}
+
+start().catch((err) => { console.error(err); process.exit(1); });
