@@ -309,8 +309,7 @@ class FrontDoor:
         if owner is None:
             return False  # ours, already forwarded once, or gone: the native path answers
         client = runtime.proxies.client_address(remote_addr, headers.get("x-forwarded-for"))
-        tag = runtime.cluster.tag
-        if await splice_upgrade(sock, head, rest, owner, tag, client, headers):
+        if await splice_upgrade(sock, head, rest, owner, runtime.cluster, client, headers):
             return True
         runtime.engine.refuse("unknown_sid")  # the owner cannot be reached: the session is gone
         with contextlib.suppress(OSError):

@@ -55,6 +55,9 @@ class ClusterStats:
     answers_refused_busy: int = 0  # requests not answered: too many in flight
     requests_sent: int = 0
     requests_incomplete: int = 0  # requests that ended on their timeout
+    forwarded_polling: int = 0  # polling requests relayed to the node that owns the session
+    forwarded_upgrades: int = 0  # WebSocket upgrades handed to the node that owns the session
+    owner_unreachable: int = 0  # forwards that failed: the session was answered as lost
 
 
 class ClusterBroker:

@@ -63,6 +63,23 @@ def test_hundreds_of_stock_clients_through_the_balancer(lb: LoadBalancer, transp
         assert result["upgraded"] == CONNECTS_PER_MODE
 
 
+def test_upgrades_through_the_asgi_route_are_relayed_to_their_owner(
+    redis: RedisServer,
+    start: Callable[[ServerProcess], ServerProcess],
+    balancer: Callable[[list[int]], LoadBalancer],
+) -> None:
+    """With the native path off, an upgrade for another node's session arrives through
+    Hypercorn's ASGI route, which relays it message by message."""
+    own_cluster = ("--asgi-only", "--set", "redis_key_prefix=asgi-cluster")
+    asgi = [start(switchboard_node(redis.url, *own_cluster)) for _ in range(2)]
+    front = balancer([n.port for n in asgi])
+    result = node_client("cluster_clients.js", front.url, token(), "default", "50", timeout=120)
+    assert result["errors"] == []
+    assert result["connected"] == result["received"] == result["upgraded"] == 50
+    relayed = [httpx.get(f"{n.url}/health").json()["cluster"]["forwarded_upgrades"] for n in asgi]
+    assert sum(relayed) > 0
+
+
 def test_python_clients_of_every_transport_through_the_balancer(lb: LoadBalancer) -> None:
     async def scenario() -> None:
         for transports in (["polling"], ["polling", "websocket"], ["websocket"]):

@@ -56,6 +56,9 @@ class ClusterHealth(msgspec.Struct):
     dropped_while_disconnected: int
     dropped_queue_full: int
     bad_messages: int
+    forwarded_polling: int
+    forwarded_upgrades: int
+    owner_unreachable: int
 
 
 class Health(msgspec.Struct, omit_defaults=True):
@@ -99,6 +102,9 @@ def cluster_health(runtime: Runtime) -> ClusterHealth | None:
         link.dropped_while_disconnected,
         link.dropped_queue_full,
         cluster.stats.bad_messages,
+        cluster.stats.forwarded_polling,
+        cluster.stats.forwarded_upgrades,
+        cluster.stats.owner_unreachable,
     )
 
 

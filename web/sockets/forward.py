@@ -37,13 +37,6 @@ HOP_BY_HOP = frozenset(
 SPLICE_CHUNK_BYTES = 65536
 
 
-@dataclass
-class ForwardStats:
-    polling: int = 0
-    upgrades: int = 0
-    owner_unreachable: int = 0
-
-
 @dataclass(frozen=True, slots=True)
 class Forwarded:
     status: int
@@ -74,7 +67,6 @@ class PollingForwarder:
 
     def __init__(self, cluster: ClusterBroker, long_poll_seconds: float) -> None:
         self.cluster = cluster
-        self.stats = ForwardStats()
         self.client = httpx.AsyncClient(
             timeout=httpx.Timeout(long_poll_seconds + 10.0, connect=2.0),
             limits=httpx.Limits(max_connections=1000, max_keepalive_connections=100),
@@ -93,13 +85,13 @@ class PollingForwarder:
         sent = {k: v for k, v in headers.items() if k not in HOP_BY_HOP and k != "content-length"}
         sent[HOP_HEADER] = self.cluster.tag
         sent["x-forwarded-for"] = forwarded_for(headers, client_address)
-        self.stats.polling += 1
+        self.cluster.stats.forwarded_polling += 1
         try:
             answer = await self.client.request(
                 method, owner.advertise_url + path_and_query, headers=sent, content=body
             )
         except httpx.HTTPError as err:
-            self.stats.owner_unreachable += 1
+            self.cluster.stats.owner_unreachable += 1
             log.info("forward to %s failed: %r", owner.node_id, err)
             return None
         kept = {k: v for k, v in answer.headers.items() if k.lower() not in HOP_BY_HOP}
@@ -121,7 +113,7 @@ async def splice_upgrade(
     head: bytes,
     rest: bytes,
     owner: NodeInfo,
-    hop: str,
+    cluster: ClusterBroker,
     client_address: str,
     headers: Mapping[str, str],
 ) -> bool:
@@ -131,8 +123,10 @@ async def splice_upgrade(
     try:
         upstream = await trio.open_tcp_stream(url.hostname or "127.0.0.1", url.port or 80)
     except OSError:
+        cluster.stats.owner_unreachable += 1
         return False
-    extra = {HOP_HEADER: hop, "x-forwarded-for": forwarded_for(headers, client_address)}
+    cluster.stats.forwarded_upgrades += 1
+    extra = {HOP_HEADER: cluster.tag, "x-forwarded-for": forwarded_for(headers, client_address)}
     client = trio.SocketStream(trio.socket.from_stdlib_socket(sock))
     async with client, upstream:
         await upstream.send_all(add_headers(head, extra) + rest)
@@ -164,7 +158,7 @@ async def relay_websocket(
     ws: MessageSocket,
     owner: NodeInfo,
     path_and_query: str,
-    hop: str,
+    cluster: ClusterBroker,
     client_address: str,
     headers: Mapping[str, str],
 ) -> bool:
@@ -174,13 +168,15 @@ async def relay_websocket(
     scheme = "wss" if url.scheme == "https" else "ws"
     target = f"{scheme}://{url.netloc}{path_and_query}"
     forwarded = forwarded_for(headers, client_address)
-    extra = [(HOP_HEADER.encode(), hop.encode()), (b"x-forwarded-for", forwarded.encode())]
+    extra = [(HOP_HEADER.encode(), cluster.tag.encode()), (b"x-forwarded-for", forwarded.encode())]
+    cluster.stats.forwarded_upgrades += 1
     try:
         async with trio_websocket.open_websocket_url(target, extra_headers=extra) as upstream:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(_to_owner, ws, upstream, nursery.cancel_scope)
                 nursery.start_soon(_from_owner, upstream, ws, nursery.cancel_scope)
     except (OSError, trio_websocket.HandshakeError):
+        cluster.stats.owner_unreachable += 1
         return False
     return True
 

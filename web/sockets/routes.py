@@ -143,7 +143,7 @@ def engineio_blueprint(path: str, host: EngineHost, max_payload_bytes: int) -> B
             ws = websocket._get_current_object()  # type: ignore[attr-defined]
             path = websocket.full_path
             assert host.cluster is not None
-            if not await relay_websocket(ws, owner, path, host.cluster.tag, remote_addr, headers):
+            if not await relay_websocket(ws, owner, path, host.cluster, remote_addr, headers):
                 await websocket.close(1011)
             return None
         target, error = host.engine.websocket_target(query, remote_addr)
