@@ -6,9 +6,8 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
 
-from actors.chat.model import ChatRecord, StoredMessage
+from actors.chat.model import ChatRecord, ReceiptKind, StoredMessage
 
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS chat_chats (
@@ -49,7 +48,7 @@ SCHEMA = (
 _MESSAGE_COLUMNS = "seq, id, chat_id, user_id, username, content, type, created_at"
 
 
-def _message(row: tuple[Any, ...]) -> StoredMessage:
+def _message(row: tuple[int, str, str, str, str, str, str, float]) -> StoredMessage:
     return StoredMessage(*row)
 
 
@@ -154,7 +153,7 @@ def history(
                 return None
             bound = row[0]
         sql = f"SELECT {_MESSAGE_COLUMNS} FROM chat_messages WHERE chat_id = ?"
-        args: list[Any] = [chat_id]
+        args: list[str | int] = [chat_id]
         if bound is not None:
             sql += " AND seq < ?"
             args.append(bound)
@@ -174,9 +173,10 @@ class ReceiptResult:
 
 
 def record_receipt(
-    message_id: str, chat_id: str, user_id: str, kind: str, now: float
+    message_id: str, chat_id: str, user_id: str, kind: ReceiptKind, now: float
 ) -> Callable[[sqlite3.Connection], ReceiptResult]:
-    kinds = ("delivered", "read") if kind == "read" else ("delivered",)  # read implies delivered
+    # read implies delivered
+    kinds: tuple[ReceiptKind, ...] = ("delivered", "read") if kind == "read" else ("delivered",)
 
     def op(db: sqlite3.Connection) -> ReceiptResult:
         row = db.execute(

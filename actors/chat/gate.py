@@ -15,9 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from actors.chat.wire import GateFigures
 from actors.clock import Clock
 from actors.ratelimit import SlidingWindowLimiter
-from actors.runtime import Actor, Reply
+from actors.runtime import Actor, Reply, handles
 
 Kind = Literal["message", "typing"]
 
@@ -55,7 +56,7 @@ class HandshakeFailed:
 
 @dataclass(frozen=True, slots=True)
 class GateStats:
-    reply: Reply[dict[str, int]]
+    reply: Reply[GateFigures]
 
 
 class GateActor(Actor):
@@ -77,44 +78,47 @@ class GateActor(Actor):
         self.clock = clock
         self.checks = 0
 
-    async def handle(self, message: object) -> None:
-        if isinstance(message, Allow):
-            limiter = self.messages if message.kind == "message" else self.typing
-            message.reply.send(limiter.allow(message.user_id))
-            self.checks += 1
-            if self.checks % 4096 == 0:
-                for lim in (self.messages, self.typing, self.failures, self.handshakes):
-                    lim.prune()
-        elif isinstance(message, CheckHandshake):
-            ip = message.ip
-            failures = self.failures
-            if failures.enabled:
-                until = failures.blocked_until.get(ip)
-                if until is not None and until > self.clock.now():
-                    failures.refused += 1
-                    message.reply.send(CONNECT_BLOCKED)
-                    return
-                if failures.remaining(ip) <= 0:  # the attempts are used up: this one blocks
-                    failures.allow(ip)
-                    message.reply.send(CONNECT_BLOCKED)
-                    return
-            if not self.handshakes.allow(ip):
-                failures.allow(ip)  # a refused handshake counts as a failed attempt
-                message.reply.send(HANDSHAKES_CAPPED)
+    @handles(Allow)
+    async def _allow(self, message: Allow) -> None:
+        limiter = self.messages if message.kind == "message" else self.typing
+        message.reply.send(limiter.allow(message.user_id))
+        self.checks += 1
+        if self.checks % 4096 == 0:
+            for lim in (self.messages, self.typing, self.failures, self.handshakes):
+                lim.prune()
+
+    @handles(CheckHandshake)
+    async def _check_handshake(self, message: CheckHandshake) -> None:
+        ip = message.ip
+        failures = self.failures
+        if failures.enabled:
+            until = failures.blocked_until.get(ip)
+            if until is not None and until > self.clock.now():
+                failures.refused += 1
+                message.reply.send(CONNECT_BLOCKED)
                 return
-            message.reply.send(None)
-        elif isinstance(message, HandshakeFailed):
-            self.failures.allow(message.ip)
-        elif isinstance(message, GateStats):
-            message.reply.send(
-                {
-                    "messagesRefused": self.messages.refused,
-                    "typingRefused": self.typing.refused,
-                    "handshakesRefused": self.failures.refused + self.handshakes.refused,
-                    "blockedAddresses": sum(
-                        1 for t in self.failures.blocked_until.values() if t > self.clock.now()
-                    ),
-                }
+            if failures.remaining(ip) <= 0:  # the attempts are used up: this one blocks
+                failures.allow(ip)
+                message.reply.send(CONNECT_BLOCKED)
+                return
+        if not self.handshakes.allow(ip):
+            failures.allow(ip)  # a refused handshake counts as a failed attempt
+            message.reply.send(HANDSHAKES_CAPPED)
+            return
+        message.reply.send(None)
+
+    @handles(HandshakeFailed)
+    async def _handshake_failed(self, message: HandshakeFailed) -> None:
+        self.failures.allow(message.ip)
+
+    @handles(GateStats)
+    async def _stats(self, message: GateStats) -> None:
+        now = self.clock.now()
+        message.reply.send(
+            GateFigures(
+                messages_refused=self.messages.refused,
+                typing_refused=self.typing.refused,
+                handshakes_refused=self.failures.refused + self.handshakes.refused,
+                blocked_addresses=sum(1 for t in self.failures.blocked_until.values() if t > now),
             )
-        else:
-            raise TypeError(f"gate got an unknown message {message!r}")
+        )

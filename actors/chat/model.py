@@ -5,12 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal, Protocol
+from typing import Generic, Literal, Protocol, TypeVar
 
+from actors.chat.wire import AckBody, Author, ChatMessage, ChatSummary
 from actors.sockets.rooms import Rooms
+
+T = TypeVar("T")
 
 MessageType = Literal["text", "image", "file", "system"]
 Status = Literal["online", "away", "busy"]
+ReceiptKind = Literal["delivered", "read"]
 
 
 def iso(epoch_seconds: float) -> str:
@@ -30,7 +34,7 @@ class Emitter(Protocol):
     async def emit(
         self,
         event: str,
-        *args: Any,
+        *args: object,
         to: str | Iterable[str] | None = None,
         exclude: Iterable[str] = (),
         volatile: bool = False,
@@ -66,17 +70,17 @@ class ChatRecord:
     def allows(self, user: User) -> bool:
         return user.is_admin or user.user_id in self.participants
 
-    def summary(self) -> dict[str, Any]:
-        return {
-            "chatId": self.chat_id,
-            "name": self.name,
-            "description": self.description,
-            "participants": sorted(self.participants),
-            "participantCount": len(self.participants),
-            "createdBy": self.created_by,
-            "createdAt": iso(self.created_at),
-            "lastActivity": iso(self.last_activity),
-        }
+    def summary(self) -> ChatSummary:
+        return ChatSummary(
+            chat_id=self.chat_id,
+            name=self.name,
+            description=self.description,
+            participants=sorted(self.participants),
+            participant_count=len(self.participants),
+            created_by=self.created_by,
+            created_at=iso(self.created_at),
+            last_activity=iso(self.last_activity),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,32 +94,30 @@ class StoredMessage:
     type: str
     created_at: float
 
-    def wire(self) -> dict[str, Any]:
-        return {
-            "id": self.message_id,
-            "content": self.content,
-            "type": self.type,
-            "chatId": self.chat_id,
-            "userId": self.user_id,
-            "createdAt": iso(self.created_at),
-            "user": {"id": self.user_id, "username": self.username},
-        }
+    def wire(self) -> ChatMessage:
+        return ChatMessage(
+            id=self.message_id,
+            content=self.content,
+            type=self.type,
+            chat_id=self.chat_id,
+            user_id=self.user_id,
+            created_at=iso(self.created_at),
+            user=Author(self.user_id, self.username),
+        )
 
 
 @dataclass(frozen=True, slots=True)
-class Outcome:
-    """An actor's answer to a request from a client: an ack body, ready to send."""
+class Outcome(Generic[T]):
+    """An actor's answer to a request from a client: success or a refusal (``message``), and
+    what a success found (``data``, None when refused)."""
 
     ok: bool
     message: str = ""
-    data: Any = None
+    data: T | None = None
 
-    def ack(self, **extra: Any) -> dict[str, Any]:
-        body: dict[str, Any] = {"success": self.ok}
-        if self.message:
-            body["message"] = self.message
-        body.update(extra)
-        return body
+    def ack(self) -> AckBody:
+        """The plain ack ``{success, message?}``; acks with more fields extend it."""
+        return AckBody(self.ok, self.message)
 
 
 NOT_FOUND = "Chat not found or access denied"

@@ -10,13 +10,21 @@ from __future__ import annotations
 
 from collections import Counter, deque
 from dataclasses import dataclass, field
-from typing import Any, Literal
 
 from actors.chat.model import User, iso
+from actors.chat.wire import (
+    AddressCount,
+    AgentCount,
+    ConnectionMetrics,
+    EventType,
+    Health,
+    HealthFigures,
+    HealthReport,
+    LoggedEvent,
+    MonitorStats,
+)
 from actors.clock import Clock
-from actors.runtime import Actor, Reply
-
-EventType = Literal["connect", "disconnect", "error", "rate_limit", "auth_failure"]
+from actors.runtime import Actor, Reply, handles
 
 # health thresholds (fractions / counts)
 ERROR_RATE_WARNING = 0.05
@@ -26,6 +34,7 @@ BACKLOG_WARNING = 0.5
 BACKLOG_CRITICAL = 0.9
 SLOW_WARNING = 1
 SLOW_CRITICAL = 10
+LEVELS: tuple[Health, Health, Health] = ("healthy", "warning", "critical")
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,24 +45,24 @@ class ConnectionEvent:
     ip: str
     user_agent: str
     at: float
-    details: dict[str, Any] = field(default_factory=dict)
+    details: dict[str, str] = field(default_factory=dict)
 
-    def wire(self, show_ip: bool = True) -> dict[str, Any]:
-        return {
-            "type": self.type,
-            "socketId": self.socket_id,
-            "userId": self.user_id,
-            "ipAddress": self.ip if show_ip else None,
-            "userAgent": self.user_agent,
-            "timestamp": iso(self.at),
-            "details": self.details,
-        }
+    def wire(self, show_ip: bool = True) -> LoggedEvent:
+        return LoggedEvent(
+            type=self.type,
+            socket_id=self.socket_id,
+            user_id=self.user_id,
+            ip_address=self.ip if show_ip else None,
+            user_agent=self.user_agent,
+            timestamp=iso(self.at),
+            details=self.details,
+        )
 
 
 @dataclass(frozen=True, slots=True)
 class EventFilter:
     limit: int = 50
-    type: str | None = None
+    type: EventType | None = None
     user_id: str | None = None
     ip: str | None = None
 
@@ -71,26 +80,26 @@ class RuntimeFigures:
 
 @dataclass(frozen=True, slots=True)
 class GetMetrics:
-    reply: Reply[dict[str, Any]]
+    reply: Reply[ConnectionMetrics]
 
 
 @dataclass(frozen=True, slots=True)
 class GetEvents:
     filter: EventFilter
     viewer: User  # decides whose IP addresses the answer shows
-    reply: Reply[list[dict[str, Any]]]
+    reply: Reply[list[LoggedEvent]]
 
 
 @dataclass(frozen=True, slots=True)
 class GetStats:
     viewer: User
-    reply: Reply[dict[str, Any]]
+    reply: Reply[MonitorStats]
 
 
 @dataclass(frozen=True, slots=True)
 class GetHealth:
     figures: RuntimeFigures
-    reply: Reply[dict[str, Any]]
+    reply: Reply[HealthReport]
 
 
 class MonitorActor(Actor):
@@ -115,27 +124,27 @@ class MonitorActor(Actor):
         self.agents: Counter[str] = Counter()
 
     # --- figures ---------------------------------------------------------------------------------
-    def metrics(self) -> dict[str, Any]:
+    def metrics(self) -> ConnectionMetrics:
         now = self.clock.now()
         while self.recent_connects and self.recent_connects[0] <= now - 60:
             self.recent_connects.popleft()
         durations = self.closed_seconds + sum(now - t for t in self.active.values())
         count = self.closed_count + len(self.active)
-        return {
-            "totalConnections": self.total,
-            "activeConnections": len(self.active),
-            "failedConnections": self.failed,
-            "averageConnectionDuration": round(durations / count * 1000) if count else 0,
-            "peakConnections": self.peak,
-            "connectionsPerMinute": len(self.recent_connects),
-            "lastReset": iso(self.last_reset),
-        }
+        return ConnectionMetrics(
+            total_connections=self.total,
+            active_connections=len(self.active),
+            failed_connections=self.failed,
+            average_connection_duration=round(durations / count * 1000) if count else 0,
+            peak_connections=self.peak,
+            connections_per_minute=len(self.recent_connects),
+            last_reset=iso(self.last_reset),
+        )
 
     def error_rate(self) -> float:
         attempts = self.total + self.failed
         return round((self.failed + self.errors) / attempts, 4) if attempts else 0.0
 
-    def health(self, figures: RuntimeFigures) -> dict[str, Any]:
+    def health(self, figures: RuntimeFigures) -> HealthReport:
         issues: list[str] = []
         advice: list[str] = []
         level = 0  # 0 healthy, 1 warning, 2 critical
@@ -161,73 +170,77 @@ class MonitorActor(Actor):
                     f"{figures.mailbox_capacity} messages"
                 )
                 advice.append("The server is saturated: add capacity or shed load")
-        return {
-            "status": ("healthy", "warning", "critical")[level],
-            "issues": issues,
-            "recommendations": advice,
-            "figures": {
-                "errorRate": rate,
-                "slowConsumerDisconnects": slow,
-                "deepestMailbox": figures.deepest_mailbox,
-                "mailboxDepth": figures.mailbox_depth,
-                "mailboxCapacity": figures.mailbox_capacity,
-                "activeConnections": len(self.active),
-            },
-        }
+        return HealthReport(
+            status=LEVELS[level],
+            issues=issues,
+            recommendations=advice,
+            figures=HealthFigures(
+                error_rate=rate,
+                slow_consumer_disconnects=slow,
+                deepest_mailbox=figures.deepest_mailbox,
+                mailbox_depth=figures.mailbox_depth,
+                mailbox_capacity=figures.mailbox_capacity,
+                active_connections=len(self.active),
+            ),
+        )
 
-    # --- handling --------------------------------------------------------------------------------
-    async def handle(self, message: object) -> None:
-        if isinstance(message, ConnectionEvent):
-            self.events.append(message)
-            kind = message.type
-            if kind == "connect" and message.socket_id is not None:
-                self.total += 1
-                self.active[message.socket_id] = message.at
-                self.peak = max(self.peak, len(self.active))
-                self.recent_connects.append(message.at)
-                self.ips[message.ip] += 1
-                self.agents[message.user_agent] += 1
-            elif kind == "disconnect" and message.socket_id is not None:
-                started = self.active.pop(message.socket_id, None)
-                if started is not None:
-                    self.closed_count += 1
-                    self.closed_seconds += max(0.0, message.at - started)
-            elif kind == "auth_failure" or (kind == "rate_limit" and message.socket_id is None):
-                self.failed += 1
-                self.ips[message.ip] += 1
-            elif kind == "rate_limit":
-                self.rate_limited += 1
-            elif kind == "error":
-                self.errors += 1
-        elif isinstance(message, GetMetrics):
-            message.reply.send(self.metrics())
-        elif isinstance(message, GetEvents):
-            f, viewer = message.filter, message.viewer
-            picked = [
-                e
-                for e in reversed(self.events)
-                if (f.type is None or e.type == f.type)
-                and (f.user_id is None or e.user_id == f.user_id)
-                # an IP filter only matches events whose IP the viewer may see (no probing)
-                and (f.ip is None or (e.ip == f.ip and viewer.sees_ip_of(e.user_id)))
-            ][: max(0, f.limit)]
-            message.reply.send([e.wire(viewer.sees_ip_of(e.user_id)) for e in picked])
-        elif isinstance(message, GetStats):
-            viewer = message.viewer
-            recent = list(self.events)[-10:][::-1]
-            top_ips = self.ips.most_common(5) if viewer.is_admin else []
-            message.reply.send(
-                {
-                    "metrics": self.metrics(),
-                    "recentEvents": [e.wire(viewer.sees_ip_of(e.user_id)) for e in recent],
-                    "topIPs": [{"ip": ip, "count": n} for ip, n in top_ips],
-                    "topUserAgents": [
-                        {"userAgent": ua, "count": n} for ua, n in self.agents.most_common(5)
-                    ],
-                    "errorRate": self.error_rate(),
-                }
+    # --- handling: one method per message type -------------------------------------------------
+    @handles(ConnectionEvent)
+    async def _record(self, message: ConnectionEvent) -> None:
+        self.events.append(message)
+        kind = message.type
+        if kind == "connect" and message.socket_id is not None:
+            self.total += 1
+            self.active[message.socket_id] = message.at
+            self.peak = max(self.peak, len(self.active))
+            self.recent_connects.append(message.at)
+            self.ips[message.ip] += 1
+            self.agents[message.user_agent] += 1
+        elif kind == "disconnect" and message.socket_id is not None:
+            started = self.active.pop(message.socket_id, None)
+            if started is not None:
+                self.closed_count += 1
+                self.closed_seconds += max(0.0, message.at - started)
+        elif kind == "auth_failure" or (kind == "rate_limit" and message.socket_id is None):
+            self.failed += 1
+            self.ips[message.ip] += 1
+        elif kind == "rate_limit":
+            self.rate_limited += 1
+        elif kind == "error":
+            self.errors += 1
+
+    @handles(GetMetrics)
+    async def _metrics(self, message: GetMetrics) -> None:
+        message.reply.send(self.metrics())
+
+    @handles(GetEvents)
+    async def _events(self, message: GetEvents) -> None:
+        f, viewer = message.filter, message.viewer
+        picked = [
+            e
+            for e in reversed(self.events)
+            if (f.type is None or e.type == f.type)
+            and (f.user_id is None or e.user_id == f.user_id)
+            # an IP filter only matches events whose IP the viewer may see (no probing)
+            and (f.ip is None or (e.ip == f.ip and viewer.sees_ip_of(e.user_id)))
+        ][: max(0, f.limit)]
+        message.reply.send([e.wire(viewer.sees_ip_of(e.user_id)) for e in picked])
+
+    @handles(GetStats)
+    async def _stats(self, message: GetStats) -> None:
+        viewer = message.viewer
+        recent = list(self.events)[-10:][::-1]
+        top_ips = self.ips.most_common(5) if viewer.is_admin else []
+        message.reply.send(
+            MonitorStats(
+                metrics=self.metrics(),
+                recent_events=[e.wire(viewer.sees_ip_of(e.user_id)) for e in recent],
+                top_ips=[AddressCount(ip, n) for ip, n in top_ips],
+                top_user_agents=[AgentCount(ua, n) for ua, n in self.agents.most_common(5)],
+                error_rate=self.error_rate(),
             )
-        elif isinstance(message, GetHealth):
-            message.reply.send(self.health(message.figures))
-        else:
-            raise TypeError(f"monitor got an unknown message {message!r}")
+        )
+
+    @handles(GetHealth)
+    async def _health(self, message: GetHealth) -> None:
+        message.reply.send(self.health(message.figures))

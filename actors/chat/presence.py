@@ -11,10 +11,10 @@ with their last-seen time (``offline`` when no socket is left).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
-from actors.chat.model import User, iso
-from actors.runtime import Actor, Reply
+from actors.chat.model import Status, User, iso
+from actors.chat.wire import Presence, PresenceCounts, PresenceDetail, PresenceStatus
+from actors.runtime import Actor, Reply, handles
 
 
 @dataclass(slots=True)
@@ -29,19 +29,35 @@ class SocketInfo:
 class UserPresence:
     user_id: str
     username: str
-    status: str = "offline"
+    status: PresenceStatus = "offline"
     last_seen: float = 0.0
     connected_at: float = 0.0  # when the user came online (first socket)
     sockets: dict[str, SocketInfo] = field(default_factory=dict)
 
-    def wire(self) -> dict[str, Any]:
-        return {
-            "userId": self.user_id,
-            "username": self.username,
-            "status": self.status,
-            "lastSeen": iso(self.last_seen),
-            "connectedAt": iso(self.connected_at) if self.sockets else None,
-        }
+    def wire(self) -> Presence:
+        return Presence(
+            user_id=self.user_id,
+            username=self.username,
+            status=self.status,
+            last_seen=iso(self.last_seen),
+            connected_at=iso(self.connected_at) if self.sockets else None,
+        )
+
+    def detail(self, viewer: User) -> PresenceDetail:
+        """The presence and the latest socket (its IP address only if ``viewer`` may see it)."""
+        latest = max(self.sockets.values(), key=lambda s: s.connected_at, default=None)
+        return PresenceDetail(
+            user_id=self.user_id,
+            username=self.username,
+            status=self.status,
+            last_seen=iso(self.last_seen),
+            connected_at=iso(self.connected_at) if self.sockets else None,
+            email=None,
+            socket_id=latest.sid if latest else None,
+            socket_count=len(self.sockets),
+            user_agent=latest.user_agent if latest else None,
+            ip_address=latest.ip if latest and viewer.sees_ip_of(self.user_id) else None,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,32 +85,32 @@ class Touch:
 @dataclass(frozen=True, slots=True)
 class SetStatus:
     user_id: str
-    status: str
+    status: Status
     at: float
-    reply: Reply[str | None]  # the previous status, None when the user is not online
+    reply: Reply[PresenceStatus | None]  # the previous status, None when the user is not online
 
 
 @dataclass(frozen=True, slots=True)
 class OnlineUsers:
-    reply: Reply[list[dict[str, Any]]]
+    reply: Reply[list[Presence]]
 
 
 @dataclass(frozen=True, slots=True)
 class UserStatus:
     user_id: str
     viewer: User  # sees the IP address only if it is their own (or they are an admin)
-    reply: Reply[dict[str, Any] | None]
+    reply: Reply[PresenceDetail | None]
 
 
 @dataclass(frozen=True, slots=True)
 class StatusesOf:
     user_ids: tuple[str, ...]
-    reply: Reply[dict[str, dict[str, Any]]]
+    reply: Reply[dict[str, Presence]]
 
 
 @dataclass(frozen=True, slots=True)
 class PresenceStats:
-    reply: Reply[dict[str, int]]
+    reply: Reply[PresenceCounts]
 
 
 class PresenceActor(Actor):
@@ -105,77 +121,76 @@ class PresenceActor(Actor):
         super().__init__()
         self.users: dict[str, UserPresence] = {}
 
-    async def handle(self, message: object) -> None:
-        if isinstance(message, Connected):
-            user = self.users.get(message.user_id)
-            if user is None:
-                user = self.users[message.user_id] = UserPresence(message.user_id, message.username)
-            user.username = message.username
-            first = not user.sockets
-            if first:
-                user.status = "online"
-                user.connected_at = message.socket.connected_at
-            user.sockets[message.socket.sid] = message.socket
-            user.last_seen = message.socket.connected_at
-            message.reply.send(first)
-        elif isinstance(message, Disconnected):
-            user = self.users.get(message.user_id)
-            if user is None or user.sockets.pop(message.sid, None) is None:
-                message.reply.send(False)
-                return
+    @handles(Connected)
+    async def _connected(self, message: Connected) -> None:
+        user = self.users.get(message.user_id)
+        if user is None:
+            user = self.users[message.user_id] = UserPresence(message.user_id, message.username)
+        user.username = message.username
+        first = not user.sockets
+        if first:
+            user.status = "online"
+            user.connected_at = message.socket.connected_at
+        user.sockets[message.socket.sid] = message.socket
+        user.last_seen = message.socket.connected_at
+        message.reply.send(first)
+
+    @handles(Disconnected)
+    async def _disconnected(self, message: Disconnected) -> None:
+        user = self.users.get(message.user_id)
+        if user is None or user.sockets.pop(message.sid, None) is None:
+            message.reply.send(False)
+            return
+        user.last_seen = message.at
+        last = not user.sockets
+        if last:
+            user.status = "offline"
+        message.reply.send(last)
+
+    @handles(Touch)
+    async def _touch(self, message: Touch) -> None:
+        user = self.users.get(message.user_id)
+        if user is not None and user.sockets:
             user.last_seen = message.at
-            last = not user.sockets
-            if last:
-                user.status = "offline"
-            message.reply.send(last)
-        elif isinstance(message, Touch):
-            user = self.users.get(message.user_id)
-            if user is not None and user.sockets:
-                user.last_seen = message.at
-        elif isinstance(message, SetStatus):
-            user = self.users.get(message.user_id)
-            if user is None or not user.sockets:
-                message.reply.send(None)
-                return
-            previous = user.status
-            user.status = message.status
-            user.last_seen = message.at
-            message.reply.send(previous)
-        elif isinstance(message, OnlineUsers):
-            online = [u for u in self.users.values() if u.sockets]
-            online.sort(key=lambda u: u.connected_at)
-            message.reply.send([u.wire() for u in online])
-        elif isinstance(message, UserStatus):
-            user = self.users.get(message.user_id)
-            if user is None:
-                message.reply.send(None)
-                return
-            body = user.wire()
-            latest = max(user.sockets.values(), key=lambda s: s.connected_at, default=None)
-            body["email"] = None  # tokens carry no e-mail address
-            body["socketId"] = latest.sid if latest else None
-            body["socketCount"] = len(user.sockets)
-            body["userAgent"] = latest.user_agent if latest else None
-            body["ipAddress"] = None
-            if latest is not None and message.viewer.sees_ip_of(message.user_id):
-                body["ipAddress"] = latest.ip
-            message.reply.send(body)
-        elif isinstance(message, StatusesOf):
-            message.reply.send(
-                {uid: self.users[uid].wire() for uid in message.user_ids if uid in self.users}
+
+    @handles(SetStatus)
+    async def _set_status(self, message: SetStatus) -> None:
+        user = self.users.get(message.user_id)
+        if user is None or not user.sockets:
+            message.reply.send(None)
+            return
+        previous = user.status
+        user.status = message.status
+        user.last_seen = message.at
+        message.reply.send(previous)
+
+    @handles(OnlineUsers)
+    async def _online_users(self, message: OnlineUsers) -> None:
+        online = [u for u in self.users.values() if u.sockets]
+        online.sort(key=lambda u: u.connected_at)
+        message.reply.send([u.wire() for u in online])
+
+    @handles(UserStatus)
+    async def _user_status(self, message: UserStatus) -> None:
+        user = self.users.get(message.user_id)
+        message.reply.send(None if user is None else user.detail(message.viewer))
+
+    @handles(StatusesOf)
+    async def _statuses_of(self, message: StatusesOf) -> None:
+        users = self.users
+        message.reply.send({uid: users[uid].wire() for uid in message.user_ids if uid in users})
+
+    @handles(PresenceStats)
+    async def _stats(self, message: PresenceStats) -> None:
+        counts = {"online": 0, "away": 0, "busy": 0, "offline": 0}
+        for user in self.users.values():
+            counts[user.status] += 1
+        message.reply.send(
+            PresenceCounts(
+                total_users=len(self.users),
+                online_users=counts["online"],
+                away_users=counts["away"],
+                busy_users=counts["busy"],
+                offline_users=counts["offline"],
             )
-        elif isinstance(message, PresenceStats):
-            counts = {"online": 0, "away": 0, "busy": 0, "offline": 0}
-            for user in self.users.values():
-                counts[user.status] = counts.get(user.status, 0) + 1
-            message.reply.send(
-                {
-                    "totalUsers": len(self.users),
-                    "onlineUsers": counts["online"],
-                    "awayUsers": counts["away"],
-                    "busyUsers": counts["busy"],
-                    "offlineUsers": counts["offline"],
-                }
-            )
-        else:
-            raise TypeError(f"presence got an unknown message {message!r}")
+        )

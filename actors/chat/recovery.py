@@ -14,13 +14,13 @@ from __future__ import annotations
 import secrets
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
 
 import trio
 
 from actors.chat.room import Committed
+from actors.chat.wire import ChatMessage, RecoveryFigures
 from actors.clock import Clock
-from actors.runtime import Actor, Reply
+from actors.runtime import Actor, Reply, handles
 
 INVALID = "Invalid or expired recovery token"
 FOREIGN = "Recovery token belongs to another user"
@@ -68,12 +68,12 @@ class Claim:
     user_id: str
     sid: str
     upto: dict[str, int]  # chat id -> last seq broadcast before the re-join
-    reply: Reply[list[dict[str, Any]] | str]  # the queued messages, or a refusal
+    reply: Reply[list[ChatMessage] | str]  # the queued messages, or a refusal
 
 
 @dataclass(frozen=True, slots=True)
 class RecoveryStats:
-    reply: Reply[dict[str, Any]]
+    reply: Reply[RecoveryFigures]
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,77 +134,86 @@ class RecoveryActor(Actor):
             return FOREIGN
         return rec
 
-    # --- handling --------------------------------------------------------------------------------
-    async def handle(self, message: object) -> None:
-        if isinstance(message, Committed):
-            tokens = self.away_by_chat.get(message.chat_id)
-            if tokens:
-                for token in tokens:
-                    rec = self.sessions[token]
-                    rec.queue.append(message)
-                    if len(rec.queue) > self.queue_max_messages:
-                        rec.queue.popleft()
-                        rec.dropped += 1
-        elif isinstance(message, CreateSession):
-            existing = self.by_sid.get(message.sid)
-            token = existing if existing is not None else secrets.token_urlsafe(32)
-            if existing is None:
-                self.sessions[token] = RecoverySession(
-                    token, message.user_id, message.sid, self.clock.now(), message.rooms
-                )
-                self.by_sid[message.sid] = token
-            message.reply.send(token)
-        elif isinstance(message, Detach):
-            detached = self.by_sid.pop(message.sid, None)
-            away = self.sessions.get(detached) if detached is not None else None
-            if away is None:
-                return
-            rec = away
-            rec.sid = None
-            rec.rooms = message.rooms
-            rec.detached_at = self.clock.now()
-            for chat_id in rec.rooms:
-                self.away_by_chat.setdefault(chat_id, set()).add(rec.token)
-        elif isinstance(message, Peek):
-            found = self._valid(message.token, message.user_id)
-            message.reply.send(found if isinstance(found, str) else found.rooms)
-        elif isinstance(message, Claim):
-            found = self._valid(message.token, message.user_id)
-            if isinstance(found, str):
-                message.reply.send(found)
-                return
-            rec = found
-            self._stop_queueing(rec)
-            queued = [c.message for c in rec.queue if c.seq <= message.upto.get(c.chat_id, -1)]
-            rec.queue.clear()
-            if rec.sid is not None and self.by_sid.get(rec.sid) == rec.token:
-                del self.by_sid[rec.sid]  # claimed from another live socket: it moves here
-            old = self.by_sid.get(message.sid)
-            if old is not None and old != rec.token:
-                self._forget(self.sessions[old])
-            rec.sid = message.sid
-            rec.detached_at = None
-            self.by_sid[message.sid] = rec.token
-            self.recovered += 1
-            message.reply.send(queued)
-        elif isinstance(message, RecoveryStats):
-            now = self.clock.now()
-            live = list(self.sessions.values())
-            ages = [now - r.created_at for r in live]
-            message.reply.send(
-                {
-                    "activeSessions": sum(1 for r in live if r.sid is not None),
-                    "recoveryTokens": len(live),
-                    "queuedMessages": sum(len(r.queue) for r in live),
-                    "averageSessionAge": round(sum(ages) / len(ages) / 60, 2) if ages else 0,
-                    "recovered": self.recovered,
-                    "expired": self.expired,
-                }
+    # --- handling: one method per message type -------------------------------------------------
+    @handles(Committed)
+    async def _committed(self, message: Committed) -> None:
+        tokens = self.away_by_chat.get(message.chat_id)
+        if tokens:
+            for token in tokens:
+                rec = self.sessions[token]
+                rec.queue.append(message)
+                if len(rec.queue) > self.queue_max_messages:
+                    rec.queue.popleft()
+                    rec.dropped += 1
+
+    @handles(CreateSession)
+    async def _create(self, message: CreateSession) -> None:
+        existing = self.by_sid.get(message.sid)
+        token = existing if existing is not None else secrets.token_urlsafe(32)
+        if existing is None:
+            self.sessions[token] = RecoverySession(
+                token, message.user_id, message.sid, self.clock.now(), message.rooms
             )
-        elif isinstance(message, Prune):
-            now = self.clock.now()
-            for rec in [r for r in self.sessions.values() if r.expired(now, self.ttl_seconds)]:
-                self.expired += 1
-                self._forget(rec)
-        else:
-            raise TypeError(f"recovery got an unknown message {message!r}")
+            self.by_sid[message.sid] = token
+        message.reply.send(token)
+
+    @handles(Detach)
+    async def _detach(self, message: Detach) -> None:
+        detached = self.by_sid.pop(message.sid, None)
+        rec = self.sessions.get(detached) if detached is not None else None
+        if rec is None:
+            return
+        rec.sid = None
+        rec.rooms = message.rooms
+        rec.detached_at = self.clock.now()
+        for chat_id in rec.rooms:
+            self.away_by_chat.setdefault(chat_id, set()).add(rec.token)
+
+    @handles(Peek)
+    async def _peek(self, message: Peek) -> None:
+        found = self._valid(message.token, message.user_id)
+        message.reply.send(found if isinstance(found, str) else found.rooms)
+
+    @handles(Claim)
+    async def _claim(self, message: Claim) -> None:
+        found = self._valid(message.token, message.user_id)
+        if isinstance(found, str):
+            message.reply.send(found)
+            return
+        rec = found
+        self._stop_queueing(rec)
+        queued = [c.message for c in rec.queue if c.seq <= message.upto.get(c.chat_id, -1)]
+        rec.queue.clear()
+        if rec.sid is not None and self.by_sid.get(rec.sid) == rec.token:
+            del self.by_sid[rec.sid]  # claimed from another live socket: it moves here
+        old = self.by_sid.get(message.sid)
+        if old is not None and old != rec.token:
+            self._forget(self.sessions[old])
+        rec.sid = message.sid
+        rec.detached_at = None
+        self.by_sid[message.sid] = rec.token
+        self.recovered += 1
+        message.reply.send(queued)
+
+    @handles(RecoveryStats)
+    async def _stats(self, message: RecoveryStats) -> None:
+        now = self.clock.now()
+        live = list(self.sessions.values())
+        ages = [now - r.created_at for r in live]
+        message.reply.send(
+            RecoveryFigures(
+                active_sessions=sum(1 for r in live if r.sid is not None),
+                recovery_tokens=len(live),
+                queued_messages=sum(len(r.queue) for r in live),
+                average_session_age=round(sum(ages) / len(ages) / 60, 2) if ages else 0,
+                recovered=self.recovered,
+                expired=self.expired,
+            )
+        )
+
+    @handles(Prune)
+    async def _prune(self, message: Prune) -> None:
+        now = self.clock.now()
+        for rec in [r for r in self.sessions.values() if r.expired(now, self.ttl_seconds)]:
+            self.expired += 1
+            self._forget(rec)

@@ -16,7 +16,6 @@ import math
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
 
 import trio
 
@@ -25,14 +24,32 @@ from actors.chat.model import (
     NOT_FOUND,
     ChatRecord,
     Emitter,
+    MessageType,
     Outcome,
+    ReceiptKind,
     StoredMessage,
     User,
     iso,
     room_name,
 )
+from actors.chat.wire import (
+    ChatMessage,
+    JoinedRoom,
+    MessageDelivered,
+    MessageRead,
+    RoomInfo,
+    RoomInfoUpdate,
+    RoomJoined,
+    RoomLeft,
+    RoomMember,
+    RoomOnlineUpdate,
+    TypingUser,
+    UserJoined,
+    UserLeft,
+    UserTyping,
+)
 from actors.clock import Clock
-from actors.runtime import Actor, ActorStopped, Reply
+from actors.runtime import Actor, ActorStopped, Reply, handles
 from actors.sockets.session import Session
 from actors.store import Store, Write
 
@@ -42,7 +59,7 @@ from actors.store import Store, Write
 class JoinChat:
     session: Session
     user: User
-    reply: Reply[Outcome]
+    reply: Reply[Outcome[JoinResult]]
     quiet: bool = False  # recovery re-joins: no room:joined echo
 
 
@@ -50,7 +67,7 @@ class JoinChat:
 class LeaveChat:
     session: Session
     user: User
-    reply: Reply[Outcome] | None = None
+    reply: Reply[Outcome[None]] | None = None
     disconnected: bool = False
 
 
@@ -58,8 +75,8 @@ class LeaveChat:
 class SendMessage:
     user: User
     content: str
-    type: str
-    reply: Reply[Outcome]
+    type: MessageType
+    reply: Reply[Outcome[ChatMessage]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,33 +84,33 @@ class SetTyping:
     sid: str
     user: User
     is_typing: bool
-    reply: Reply[Outcome]
+    reply: Reply[Outcome[None]]
 
 
 @dataclass(frozen=True, slots=True)
 class GetTypingUsers:
     user: User
-    reply: Reply[Outcome]
+    reply: Reply[Outcome[list[TypingUser]]]
 
 
 @dataclass(frozen=True, slots=True)
 class ConfirmReceipt:
-    kind: str  # "delivered" | "read"
+    kind: ReceiptKind
     message_id: str
     user: User
-    reply: Reply[Outcome]
+    reply: Reply[Outcome[None]]
 
 
 @dataclass(frozen=True, slots=True)
 class GetRoomInfo:
     user: User
-    reply: Reply[Outcome]
+    reply: Reply[Outcome[RoomInfo]]
 
 
 @dataclass(frozen=True, slots=True)
 class GetOnline:
     user: User
-    reply: Reply[Outcome]
+    reply: Reply[Outcome[list[RoomMember]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +135,7 @@ class Persisted:
 
 @dataclass(frozen=True, slots=True)
 class JoinResult:
-    room_info: dict[str, Any]
+    room_info: JoinedRoom
     last_seq: int  # every message up to this one was broadcast before the join
 
 
@@ -128,7 +145,7 @@ class Committed:
 
     chat_id: str
     seq: int
-    message: dict[str, Any]
+    message: ChatMessage
 
 
 # --- state ----------------------------------------------------------------------------------------
@@ -255,22 +272,29 @@ class ChatRoomActor(Actor):
                 users[member.user.user_id] = member
         return users
 
-    def room_info(self, chat: ChatRecord, *, full: bool) -> dict[str, Any]:
-        online = len(self.online_users())
-        info: dict[str, Any] = {"chatId": chat.chat_id}
-        if full:
-            info["name"] = chat.name
-            info["description"] = chat.description
-        info["participantCount"] = len(chat.participants)
-        if full:
-            info["onlineCount"] = online
-        info["isActive"] = online > 0
-        info["lastActivity"] = iso(self.last_activity)
-        return info
+    def joined_info(self, chat: ChatRecord) -> JoinedRoom:
+        return JoinedRoom(
+            chat_id=chat.chat_id,
+            participant_count=len(chat.participants),
+            is_active=bool(self.online_users()),
+            last_activity=iso(self.last_activity),
+        )
 
-    def _online_list(self) -> list[dict[str, Any]]:
+    def room_info(self, chat: ChatRecord) -> RoomInfo:
+        online = len(self.online_users())
+        return RoomInfo(
+            chat_id=chat.chat_id,
+            name=chat.name,
+            description=chat.description,
+            participant_count=len(chat.participants),
+            online_count=online,
+            is_active=online > 0,
+            last_activity=iso(self.last_activity),
+        )
+
+    def _online_list(self) -> list[RoomMember]:
         return [
-            {"userId": m.user.user_id, "username": m.user.username, "connectedAt": iso(m.joined_at)}
+            RoomMember(m.user.user_id, m.user.username, iso(m.joined_at))
             for m in sorted(self.online_users().values(), key=lambda m: m.joined_at)
         ]
 
@@ -279,15 +303,11 @@ class ChatRoomActor(Actor):
         ("room information updated", with the ``roomInfo`` of the ``room:info`` answer)."""
         users = self._online_list()
         await self.emitter.emit(
-            "room:online-update",
-            {"chatId": self.chat_id, "onlineUsers": users, "onlineCount": len(users)},
-            to=self.room,
+            "room:online-update", RoomOnlineUpdate(self.chat_id, users, len(users)), to=self.room
         )
         if self.chat is not None:
-            info = self.room_info(self.chat, full=True)
-            await self.emitter.emit(
-                "room:info", {"chatId": self.chat_id, "roomInfo": info}, to=self.room
-            )
+            info = self.room_info(self.chat)
+            await self.emitter.emit("room:info", RoomInfoUpdate(self.chat_id, info), to=self.room)
 
     # --- typing ----------------------------------------------------------------------------------
     def _arm(self, user_id: str, token: int, delay: float) -> None:
@@ -301,82 +321,52 @@ class ChatRoomActor(Actor):
         except ActorStopped:
             pass
 
-    async def _stop_typing(self, user: User | str, username: str = "") -> None:
-        user_id = user.user_id if isinstance(user, User) else user
+    async def _stop_typing(self, user_id: str) -> None:
         typist = self.typing.pop(user_id, None)
         if typist is not None:
-            await self.emitter.emit(
-                "user:typing",
-                {
-                    "chatId": self.chat_id,
-                    "userId": user_id,
-                    "username": typist.username,
-                    "isTyping": False,
-                    "timestamp": iso(self.clock.now()),
-                },
-                to=self.room,
+            stopped = UserTyping(
+                self.chat_id, user_id, typist.username, False, iso(self.clock.now())
             )
+            await self.emitter.emit("user:typing", stopped, to=self.room)
 
-    # --- handling --------------------------------------------------------------------------------
-    async def handle(self, message: object) -> None:
-        kind = type(message)
-        if kind is SendMessage:
-            assert isinstance(message, SendMessage)
-            await self._send(message)
-        elif kind is Persisted:
-            assert isinstance(message, Persisted)
-            await self._persisted(message)
-        elif kind is SetTyping:
-            assert isinstance(message, SetTyping)
-            await self._typing(message)
-        elif kind is ExpireTyping:
-            assert isinstance(message, ExpireTyping)
-            typist = self.typing.get(message.user_id)
-            if typist is not None and typist.token == message.token:
-                await self._stop_typing(message.user_id)
-        elif kind is JoinChat:
-            assert isinstance(message, JoinChat)
-            await self._join(message)
-        elif kind is LeaveChat:
-            assert isinstance(message, LeaveChat)
-            await self._leave(message)
-        elif kind is ConfirmReceipt:
-            assert isinstance(message, ConfirmReceipt)
-            await self._receipt(message)
-        elif kind is GetTypingUsers:
-            assert isinstance(message, GetTypingUsers)
-            if await self._access(message.user) is None:
-                message.reply.send(Outcome(False, NOT_FOUND))
-                return
-            users = [
-                {
-                    "userId": user_id,
-                    "username": t.username,
-                    "chatId": self.chat_id,
-                    "startedAt": iso(t.started_at),
-                }
-                for user_id, t in self.typing.items()
-            ]
-            message.reply.send(Outcome(True, data=users))
-        elif kind is GetRoomInfo:
-            assert isinstance(message, GetRoomInfo)
-            chat = await self._access(message.user)
-            if chat is None:
-                message.reply.send(Outcome(False, NOT_FOUND))
-            else:
-                message.reply.send(Outcome(True, data=self.room_info(chat, full=True)))
-        elif kind is GetOnline:
-            assert isinstance(message, GetOnline)
-            if await self._access(message.user) is None:
-                message.reply.send(Outcome(False, NOT_FOUND))
-            else:
-                message.reply.send(Outcome(True, data=self._online_list()))
-        elif kind is CountTyping:
-            assert isinstance(message, CountTyping)
-            message.reply.send(len(self.typing))
+    # --- handling: one method per message type -------------------------------------------------
+    @handles(ExpireTyping)
+    async def _expire(self, message: ExpireTyping) -> None:
+        typist = self.typing.get(message.user_id)
+        if typist is not None and typist.token == message.token:
+            await self._stop_typing(message.user_id)
+
+    @handles(GetTypingUsers)
+    async def _typing_users(self, message: GetTypingUsers) -> None:
+        if await self._access(message.user) is None:
+            message.reply.send(Outcome(False, NOT_FOUND))
+            return
+        users = [
+            TypingUser(user_id, t.username, self.chat_id, iso(t.started_at))
+            for user_id, t in self.typing.items()
+        ]
+        message.reply.send(Outcome(True, data=users))
+
+    @handles(GetRoomInfo)
+    async def _room_info(self, message: GetRoomInfo) -> None:
+        chat = await self._access(message.user)
+        if chat is None:
+            message.reply.send(Outcome(False, NOT_FOUND))
         else:
-            raise TypeError(f"chat room got an unknown message {message!r}")
+            message.reply.send(Outcome(True, data=self.room_info(chat)))
 
+    @handles(GetOnline)
+    async def _online(self, message: GetOnline) -> None:
+        if await self._access(message.user) is None:
+            message.reply.send(Outcome(False, NOT_FOUND))
+        else:
+            message.reply.send(Outcome(True, data=self._online_list()))
+
+    @handles(CountTyping)
+    async def _count_typing(self, message: CountTyping) -> None:
+        message.reply.send(len(self.typing))
+
+    @handles(JoinChat)
     async def _join(self, message: JoinChat) -> None:
         chat = await self._access(message.user)
         if chat is None:
@@ -389,27 +379,23 @@ class ChatRoomActor(Actor):
         if not already:
             await self.emitter.rooms.join(session, self.room)
             self.members[session.sid] = Member(user, now)
-        info = self.room_info(chat, full=False)
+        info = self.joined_info(chat)
         if first_of_user:
             await self.emitter.emit(
                 "user:joined",
-                {
-                    "chatId": self.chat_id,
-                    "userId": user.user_id,
-                    "username": user.username,
-                    "joinedAt": iso(now),
-                },
+                UserJoined(self.chat_id, user.user_id, user.username, iso(now)),
                 to=self.room,
                 exclude=[session.sid],
             )
         if not message.quiet:
-            session.emit("room:joined", {"chatId": self.chat_id, "roomInfo": info})
+            session.emit("room:joined", RoomJoined(self.chat_id, info))
         if first_of_user:
             await self._online_update()
         message.reply.send(
             Outcome(True, "Joined chat successfully", JoinResult(info, self.last_seq))
         )
 
+    @handles(LeaveChat)
     async def _leave(self, message: LeaveChat) -> None:
         session, user = message.session, message.user
         member = self.members.pop(session.sid, None)
@@ -419,31 +405,24 @@ class ChatRoomActor(Actor):
                 if chat is None:
                     message.reply.send(Outcome(False, NOT_FOUND))
                 else:  # not in the room: leaving is idempotent
-                    session.emit("room:left", {"chatId": self.chat_id})
+                    session.emit("room:left", RoomLeft(self.chat_id))
                     message.reply.send(Outcome(True, "Left chat successfully"))
             return
         if not message.disconnected:
             await self.emitter.rooms.leave(session, self.room)
         still_here = user.user_id in self.online_users()
         if not still_here:
-            await self._stop_typing(user)
-            await self.emitter.emit(
-                "user:left",
-                {
-                    "chatId": self.chat_id,
-                    "userId": user.user_id,
-                    "username": user.username,
-                    "leftAt": iso(self.clock.now()),
-                },
-                to=self.room,
-            )
+            await self._stop_typing(user.user_id)
+            left = UserLeft(self.chat_id, user.user_id, user.username, iso(self.clock.now()))
+            await self.emitter.emit("user:left", left, to=self.room)
         if not message.disconnected:
-            session.emit("room:left", {"chatId": self.chat_id})
+            session.emit("room:left", RoomLeft(self.chat_id))
         if not still_here:
             await self._online_update()
         if message.reply is not None:
             message.reply.send(Outcome(True, "Left chat successfully"))
 
+    @handles(SendMessage)
     async def _send(self, message: SendMessage) -> None:
         user = message.user
         if await self._access(user) is None:
@@ -465,6 +444,7 @@ class ChatRoomActor(Actor):
         self._writes.send_nowait((message, reply))
         self.in_flight += 1
 
+    @handles(Persisted)
     async def _persisted(self, done: Persisted) -> None:
         self.in_flight -= 1
         request, stored = done.request, done.stored
@@ -474,12 +454,13 @@ class ChatRoomActor(Actor):
         self.last_seq = stored.seq
         self.last_activity = stored.created_at
         self.messages_sent += 1
-        await self._stop_typing(request.user)
+        await self._stop_typing(request.user.user_id)
         wire = stored.wire()
         await self.emitter.emit("message:new", wire, to=self.room)
         request.reply.send(Outcome(True, "Message sent successfully", wire))
         await self.on_commit(Committed(self.chat_id, stored.seq, wire))
 
+    @handles(SetTyping)
     async def _typing(self, message: SetTyping) -> None:
         user = message.user
         if await self._access(user) is None:
@@ -489,27 +470,21 @@ class ChatRoomActor(Actor):
         if message.is_typing:
             self._token += 1
             typist = self.typing.get(user.user_id)
-            fresh = typist is None
             started = now if typist is None else typist.started_at
             self.typing[user.user_id] = Typist(user.username, started, self._token)
             self._arm(user.user_id, self._token, self.config.typing_expiry_seconds)
-            if fresh:
+            if typist is None:  # started: news to the others
                 await self.emitter.emit(
                     "user:typing",
-                    {
-                        "chatId": self.chat_id,
-                        "userId": user.user_id,
-                        "username": user.username,
-                        "isTyping": True,
-                        "timestamp": iso(now),
-                    },
+                    UserTyping(self.chat_id, user.user_id, user.username, True, iso(now)),
                     to=self.room,
                     exclude=[message.sid],
                 )
         else:
-            await self._stop_typing(user)
+            await self._stop_typing(user.user_id)
         message.reply.send(Outcome(True, "Typing status updated"))
 
+    @handles(ConfirmReceipt)
     async def _receipt(self, message: ConfirmReceipt) -> None:
         user = message.user
         if await self._access(user) is None:
@@ -523,17 +498,15 @@ class ChatRoomActor(Actor):
             message.reply.send(Outcome(False, "Message not found"))
             return
         if result.recorded:
-            stamp = "deliveredAt" if message.kind == "delivered" else "readAt"
-            await self.emitter.emit(
-                f"message:{message.kind}",
-                {
-                    "messageId": message.message_id,
-                    "chatId": self.chat_id,
-                    "userId": user.user_id,
-                    "username": user.username,
-                    stamp: iso(now),
-                },
-                to=self.room,
-            )
+            event: MessageDelivered | MessageRead
+            if message.kind == "delivered":
+                event = MessageDelivered(
+                    message.message_id, self.chat_id, user.user_id, user.username, iso(now)
+                )
+            else:
+                event = MessageRead(
+                    message.message_id, self.chat_id, user.user_id, user.username, iso(now)
+                )
+            await self.emitter.emit(f"message:{message.kind}", event, to=self.room)
         text = "Delivery confirmed" if message.kind == "delivered" else "Read confirmation recorded"
         message.reply.send(Outcome(True, text))
