@@ -51,7 +51,7 @@ import msgspec
 from actors.eventlog.events import Event, iso, time_ago
 from actors.eventlog.log import EventLog, Run
 from actors.eventlog.views import CurrentStats
-from actors.runtime import Actor, Reply
+from actors.runtime import Actor, Reply, handles
 
 MINUTE = 60
 DAY_MINUTES = 1440
@@ -325,27 +325,33 @@ class MetricsAggregator(Actor):
         self.run_started = started_at
 
     # --- messages ------------------------------------------------------------------------------
-    async def handle(self, message: Any) -> None:
-        kind = type(message)
-        self.version += 1 if kind is Ingested or kind is RequestDone else 0
-        if kind is Ingested:
-            loaded = self.loaded_seq
-            for e in message.events:
-                if e.seq == 0 or e.seq > loaded:  # (not already read from the log at start)
-                    self._add(e)
-                    self.live.append(e)
-            if message.reply is not None:
-                message.reply.send(self.current_stats())
-        elif kind is RequestDone:
-            self._record_request(message)
-        elif kind is GetDashboard:
-            message.reply.send(self.cached_dashboard())
-        elif kind is GetLive:
-            message.reply.send(self.live_counts())
-        elif kind is GetCurrentStats:
+    @handles(Ingested)
+    async def _ingested(self, message: Ingested) -> None:
+        self.version += 1
+        loaded = self.loaded_seq
+        for e in message.events:
+            if e.seq == 0 or e.seq > loaded:  # (not already read from the log at start)
+                self._add(e)
+                self.live.append(e)
+        if message.reply is not None:
             message.reply.send(self.current_stats())
-        else:
-            raise TypeError(f"metrics aggregator got an unknown message {message!r}")
+
+    @handles(RequestDone)
+    async def _request_done(self, message: RequestDone) -> None:
+        self.version += 1
+        self._record_request(message)
+
+    @handles(GetDashboard)
+    async def _get_dashboard(self, message: GetDashboard) -> None:
+        message.reply.send(self.cached_dashboard())
+
+    @handles(GetLive)
+    async def _get_live(self, message: GetLive) -> None:
+        message.reply.send(self.live_counts())
+
+    @handles(GetCurrentStats)
+    async def _get_current_stats(self, message: GetCurrentStats) -> None:
+        message.reply.send(self.current_stats())
 
     # --- adding ----------------------------------------------------------------------------------
     def _add(self, e: Event) -> None:

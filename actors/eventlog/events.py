@@ -15,6 +15,10 @@ Rules (the README's "event model" section):
 * ``timestamp`` is an ISO 8601 date-time (no offset means UTC) or a number of epoch
   milliseconds (JavaScript's ``Date.now()``); absent means "when the server received it"; it may
   be at most ``max_future_seconds`` ahead of and ``max_past_seconds`` behind the server's clock;
+* every event says who sent it: a ``session_id`` or a ``userId`` (or both). Without either it
+  is refused, naming ``session_id``: an event nobody can attribute would still count in today's
+  totals and reach the visitor feed as an update no session owns. This rule is checked after the
+  others, so a malformed field is named first;
 * ``id`` (optional) makes the event idempotent: an id already in the log is not stored again;
   without one the server assigns ``evt_<27 hex>`` (time-ordered);
 * unknown top-level fields are ignored; ``properties`` and the rest of ``metadata`` are kept as
@@ -28,6 +32,7 @@ import math
 import re
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -59,10 +64,6 @@ class EventIn(msgspec.Struct, kw_only=True):
     referrer: str | None = None
     metadata: dict[str, Any] | None = None
     properties: dict[str, Any] | None = None
-
-
-class BatchIn(msgspec.Struct):
-    events: list[EventIn]
 
 
 class Event(msgspec.Struct, frozen=True, kw_only=True):
@@ -100,14 +101,15 @@ class EventLimits:
     max_nesting: int = 28  # of properties/metadata: the pushes that carry them stay in max depth
 
 
-def _nesting(value: Any) -> int:
+def _nesting(value: object) -> int:
     """How deep arrays/objects nest in ``value`` (iterative; ``{}`` is 1)."""
     deepest = 0
-    stack: list[tuple[Any, int]] = [(value, 1)]
+    stack: list[tuple[object, int]] = [(value, 1)]
     while stack:
         node, depth = stack.pop()
+        children: Iterable[object]
         if isinstance(node, dict):
-            children: Any = node.values()
+            children = node.values()
         elif isinstance(node, list):
             children = node
         else:
@@ -126,7 +128,7 @@ _STRING_FIELDS: tuple[tuple[str, str], ...] = (
 )
 
 
-def _text(value: Any, field: str, limits: EventLimits) -> str | None:
+def _text(value: object, field: str, limits: EventLimits) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
@@ -170,6 +172,19 @@ def new_event_id() -> str:
     return f"evt_{time.time_ns() // 1_000_000:011x}{_ID_PREFIX}{next(_id_counter) & 0xFFFFFFFF:08x}"
 
 
+def _timestamp(raw: str | float | None, now: float, limits: EventLimits, where: str) -> float:
+    """The event's time: ``now`` when absent, else parsed and within the limits around now."""
+    if raw is None:
+        return now
+    field = where + "timestamp"
+    timestamp = parse_timestamp(raw, field)
+    if timestamp > now + limits.max_future_seconds:
+        raise EventError(field, f"more than {limits.max_future_seconds:g} s in the future")
+    if timestamp < now - limits.max_past_seconds:
+        raise EventError(field, f"more than {limits.max_past_seconds:g} s in the past")
+    return timestamp
+
+
 def normalise(raw: EventIn, *, now: float, limits: EventLimits, where: str = "") -> Event:
     """Validate one posted event and make its log record (``where`` prefixes field paths)."""
     name = _one_of(
@@ -202,19 +217,9 @@ def normalise(raw: EventIn, *, now: float, limits: EventLimits, where: str = "")
     values = {
         attr: _text(getattr(raw, attr), where + label, limits) for attr, label in _STRING_FIELDS
     }
-    if raw.timestamp is None:
-        timestamp = now
-    else:
-        timestamp = parse_timestamp(raw.timestamp, where + "timestamp")
-        if timestamp > now + limits.max_future_seconds:
-            raise EventError(
-                where + "timestamp",
-                f"more than {limits.max_future_seconds:g} s in the future",
-            )
-        if timestamp < now - limits.max_past_seconds:
-            raise EventError(
-                where + "timestamp", f"more than {limits.max_past_seconds:g} s in the past"
-            )
+    timestamp = _timestamp(raw.timestamp, now, limits, where)
+    if values["session_id"] is None and values["user_id"] is None:
+        raise EventError(where + "session_id", "an event needs a session_id or a userId")
     return Event(
         id=values["id"] or new_event_id(),
         name=name,

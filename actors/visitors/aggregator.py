@@ -7,7 +7,8 @@ route and the optional separate port). Each feed message is encoded once and off
 dashboard's bounded outbox; a dashboard whose outbox is full is closed as a slow consumer (the
 others never wait for it).
 
-Feed messages (server -> dashboard), ``{"type": ..., "data": ...}``:
+Feed messages (server -> dashboard), ``{"type": ..., "data": ...}`` (one Struct each, in
+:mod:`actors.visitors.feed`):
 
 * ``user_connected`` ``{total_dashboards, connected_at}`` to all, when a dashboard connects (it
   gets its own); ``user_disconnected`` ``{total_dashboards, disconnected_at}`` when one leaves;
@@ -23,22 +24,30 @@ Feed messages (server -> dashboard), ``{"type": ..., "data": ...}``:
 
 from __future__ import annotations
 
-import itertools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
-
-import msgspec
-import trio
 
 from actors.eventlog.events import Event, iso
 from actors.eventlog.log import EventLog
 from actors.eventlog.views import CurrentStats
-from actors.runtime import Actor, Reply
+from actors.runtime import Actor, Reply, handles
+from actors.visitors.feed import (
+    ALERT_MESSAGE,
+    SLOW_CONSUMER,
+    Alert,
+    AlertDetails,
+    Dashboard,
+    FeedData,
+    FeedKind,
+    SessionsExpired,
+    UserConnected,
+    UserDisconnected,
+    VisitorUpdate,
+    feed_text,
+)
 from actors.visitors.model import (
     DAY,
-    NO_FILTER,
     Detailed,
     Filter,
     SessionView,
@@ -48,61 +57,7 @@ from actors.visitors.model import (
 
 log = logging.getLogger("switchboard.visitors")
 
-ALERT_MESSAGE = "High visitor activity detected!"
 ALERT_COOLDOWN_SECONDS = 60.0
-SLOW_CONSUMER = "slow consumer: too many messages queued"
-
-
-class FeedMessage(msgspec.Struct):
-    type: str
-    data: Any
-
-
-_encode = msgspec.json.encode
-_ids = itertools.count(1)
-
-
-def feed_text(kind: str, data: Any) -> str:
-    """A feed message as the text of one WebSocket frame."""
-    return _encode(FeedMessage(kind, data)).decode()
-
-
-class Dashboard:
-    """One connected feed client: a bounded outbox its writer task drains to the socket."""
-
-    def __init__(self, feed: str, max_queued: int, user: str | None = None) -> None:
-        self.id = next(_ids)
-        self.feed = feed
-        self.user = user
-        self._send, self.outbox = trio.open_memory_channel[str](max(1, max_queued))
-        self.close_code: int | None = None
-        self.close_reason = ""
-        self.finished = trio.Event()  # set by its writer once the socket is closed
-
-    @property
-    def closed(self) -> bool:
-        return self.close_code is not None
-
-    def offer(self, text: str) -> bool:
-        """Queue a message; a full outbox closes the dashboard (slow consumer): False."""
-        if self.close_code is not None:
-            return False
-        try:
-            self._send.send_nowait(text)
-        except trio.WouldBlock:
-            self.close(1008, SLOW_CONSUMER)
-            return False
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            self.close(1001, "gone")
-            return False
-        return True
-
-    def close(self, code: int, reason: str) -> None:
-        """Stop the outbox: the writer closes the socket with ``code`` and ``reason``."""
-        if self.close_code is None:
-            self.close_code = code
-            self.close_reason = reason
-        self._send.close()
 
 
 # --- messages ------------------------------------------------------------------------------------
@@ -204,6 +159,7 @@ class VisitorAggregator(Actor):
         self.alerts = 0
         self.slow_consumers = 0
         self.expired = 0
+        self.at = now()  # the service clock when the message being handled arrived
 
     # --- start: rebuild from the log ---------------------------------------------------------
     async def load(self, log: EventLog, *, page: int = 10_000) -> int:
@@ -226,87 +182,102 @@ class VisitorAggregator(Actor):
         return total
 
     # --- messages ------------------------------------------------------------------------------
-    async def handle(self, message: Any) -> None:
-        now = self.now()
+    async def handle(self, message: object) -> None:
+        """Sessions idle past the timeout end first, whatever the message (the feed hears of
+        it, and every answer is exact); then the message's handler runs."""
+        now = self.at = self.now()
         ended = self.book.expire(now)
         if ended:
             self.expired += len(ended)
             self._broadcast_expired([s.session_id for s in ended])
-        kind = type(message)
-        if kind is Ingest:
-            self._ingest(message.events, now)
-        elif kind is GetStats:
-            message.reply.send(self.book.stats())
-        elif kind is GetSummary:
-            message.reply.send(self.book.stats(message.filter))
-        elif kind is GetSessions:
-            message.reply.send(self.book.sessions(message.filter, message.limit))
-        elif kind is GetDetailed:
-            message.reply.send(self.book.detailed(now, message.filter))
-        elif kind is RequestDetailed:
-            detailed = self.book.detailed(now, message.filter)
-            self._offer(message.dashboard, feed_text("detailed_stats", detailed))
-        elif kind is Join:
-            d = message.dashboard
-            self.dashboards[d.id] = d
-            self.broadcast(
-                "user_connected",
-                {"total_dashboards": len(self.dashboards), "connected_at": iso(now)},
-            )
-        elif kind is Leave:
-            if self.dashboards.pop(message.dashboard.id, None) is not None:
-                self._announce_leave(now)
-        elif kind is Cleanup:
-            pass  # expire() above did the work
-        elif kind is CloseAll:
-            closing = list(self.dashboards.values())
-            for d in closing:
-                d.close(message.code, message.reason)
-            self.dashboards.clear()
-            if message.reply is not None:
-                message.reply.send(closing)
-        elif kind is GetFeedStatus:
-            counts = dict.fromkeys(self.feeds, 0)
-            for d in self.dashboards.values():
-                counts[d.feed] = counts.get(d.feed, 0) + 1
-            message.reply.send(
-                FeedStatus(counts, len(self.book.active), self.alerts, self.slow_consumers)
-            )
-        else:
-            raise TypeError(f"visitor aggregator got an unknown message {message!r}")
+        await super().handle(message)
 
-    def _ingest(self, events: tuple[Event, ...], now: float) -> None:
+    @handles(Ingest)
+    async def _ingest(self, message: Ingest) -> None:
         book = self.book
+        now = self.at
         loaded = self.loaded_seq
         live = bool(self.dashboards)
-        for e in events:
+        for e in message.events:
             if e.seq and e.seq <= loaded:  # already read from the log at start
                 continue
             session = book.apply(e, now)
             if live:
-                self.broadcast("visitor_update", {"event": visitor_event(e), "stats": book.stats()})
+                self.broadcast("visitor_update", VisitorUpdate(visitor_event(e), book.stats()))
                 if session is not None:
                     self.broadcast("session_activity", session.view())
-        if now >= self.next_alert_at:
-            visitors = book.visitors_last_minute(now)
-            if visitors > self.alert_threshold:
-                self.next_alert_at = now + ALERT_COOLDOWN_SECONDS
-                self.alerts += 1
-                log.info("visitors: %d visitors in the last minute", visitors)
-                self.broadcast(
-                    "alert",
-                    {
-                        "level": "info",
-                        "message": ALERT_MESSAGE,
-                        "details": {
-                            "visitors_last_minute": visitors,
-                            "threshold": self.alert_threshold,
-                        },
-                    },
-                )
+        self._check_alert(now)
+
+    def _check_alert(self, now: float) -> None:
+        """The alert, at most once per cooldown, when visitors in the last minute exceed the
+        threshold."""
+        if now < self.next_alert_at:
+            return
+        visitors = self.book.visitors_last_minute(now)
+        if visitors <= self.alert_threshold:
+            return
+        self.next_alert_at = now + ALERT_COOLDOWN_SECONDS
+        self.alerts += 1
+        log.info("visitors: %d visitors in the last minute", visitors)
+        details = AlertDetails(visitors_last_minute=visitors, threshold=self.alert_threshold)
+        self.broadcast("alert", Alert("info", ALERT_MESSAGE, details))
+
+    @handles(GetStats)
+    async def _get_stats(self, message: GetStats) -> None:
+        message.reply.send(self.book.stats())
+
+    @handles(GetSummary)
+    async def _get_summary(self, message: GetSummary) -> None:
+        message.reply.send(self.book.stats(message.filter))
+
+    @handles(GetSessions)
+    async def _get_sessions(self, message: GetSessions) -> None:
+        message.reply.send(self.book.sessions(message.filter, message.limit))
+
+    @handles(GetDetailed)
+    async def _get_detailed(self, message: GetDetailed) -> None:
+        message.reply.send(self.book.detailed(self.at, message.filter))
+
+    @handles(RequestDetailed)
+    async def _request_detailed(self, message: RequestDetailed) -> None:
+        detailed = self.book.detailed(self.at, message.filter)
+        self._offer(message.dashboard, feed_text("detailed_stats", detailed))
+
+    @handles(Join)
+    async def _join(self, message: Join) -> None:
+        d = message.dashboard
+        self.dashboards[d.id] = d
+        self.broadcast("user_connected", UserConnected(len(self.dashboards), iso(self.at)))
+
+    @handles(Leave)
+    async def _leave(self, message: Leave) -> None:
+        if self.dashboards.pop(message.dashboard.id, None) is not None:
+            self._announce_leave(self.at)
+
+    @handles(Cleanup)
+    async def _cleanup(self, message: Cleanup) -> None:
+        """Nothing more to do: :meth:`handle` has ended the expired sessions."""
+
+    @handles(CloseAll)
+    async def _close_all(self, message: CloseAll) -> None:
+        closing = list(self.dashboards.values())
+        for d in closing:
+            d.close(message.code, message.reason)
+        self.dashboards.clear()
+        if message.reply is not None:
+            message.reply.send(closing)
+
+    @handles(GetFeedStatus)
+    async def _feed_status(self, message: GetFeedStatus) -> None:
+        counts = dict.fromkeys(self.feeds, 0)
+        for d in self.dashboards.values():
+            counts[d.feed] = counts.get(d.feed, 0) + 1
+        message.reply.send(
+            FeedStatus(counts, len(self.book.active), self.alerts, self.slow_consumers)
+        )
 
     # --- fan-out -------------------------------------------------------------------------------
-    def broadcast(self, kind: str, data: Any) -> None:
+    def broadcast(self, kind: FeedKind, data: FeedData) -> None:
         if not self.dashboards:
             return
         text = feed_text(kind, data)
@@ -325,32 +296,7 @@ class VisitorAggregator(Actor):
         return False
 
     def _announce_leave(self, now: float) -> None:
-        self.broadcast(
-            "user_disconnected",
-            {"total_dashboards": len(self.dashboards), "disconnected_at": iso(now)},
-        )
+        self.broadcast("user_disconnected", UserDisconnected(len(self.dashboards), iso(now)))
 
     def _broadcast_expired(self, session_ids: list[str]) -> None:
-        self.broadcast(
-            "sessions_expired", {"session_ids": sorted(session_ids), "stats": self.book.stats()}
-        )
-
-
-__all__ = [
-    "NO_FILTER",
-    "Cleanup",
-    "CloseAll",
-    "Dashboard",
-    "FeedStatus",
-    "GetDetailed",
-    "GetFeedStatus",
-    "GetSessions",
-    "GetStats",
-    "GetSummary",
-    "Ingest",
-    "Join",
-    "Leave",
-    "RequestDetailed",
-    "VisitorAggregator",
-    "feed_text",
-]
+        self.broadcast("sessions_expired", SessionsExpired(sorted(session_ids), self.book.stats()))

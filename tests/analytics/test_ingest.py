@@ -193,7 +193,9 @@ def test_a_retried_post_counts_once(server: Switchboard) -> None:
     replay = server.batch(events, headers=key).json()["data"]
     assert (stored["stored"], stored["duplicates"]) == (2, 0)
     assert (replay["stored"], replay["duplicates"]) == (0, 2)
-    mixed = server.batch([{"id": "e-1", "type": "x"}, {"id": "e-2", "type": "x"}]).json()["data"]
+    mixed = server.batch(
+        [{"id": "e-1", "type": "x", "userId": "u"}, {"id": "e-2", "type": "x", "userId": "u"}]
+    ).json()["data"]
     assert (mixed["stored"], mixed["duplicates"]) == (1, 1)
     assert server.dashboard()["totalEvents"] == 4
 
@@ -231,18 +233,23 @@ def test_the_rate_limit_is_per_ip_and_costs_only_the_sender(
 ) -> None:
     server = switchboard("--ingest-rate-per-ip-per-minute", "3")
     for _ in range(3):
-        assert server.event({"type": "x"}).status_code == 200
-    refused = server.event({"type": "x"})
+        assert server.event({"type": "x", "session_id": "s"}).status_code == 200
+    refused = server.event({"type": "x", "session_id": "s"})
     assert refused.status_code == 429
     assert refused.json()["message"] == "Too many requests: at most 3 per minute per address"
     assert 1 <= int(refused.headers["retry-after"]) <= 60
     # another address is not affected
     other = httpx.Client(transport=httpx.HTTPTransport(local_address="127.0.0.2"))
     with other:
-        assert other.post(server.url + "/api/events", json={"type": "x"}).status_code == 200
+        assert (
+            other.post(
+                server.url + "/api/events", json={"type": "x", "session_id": "s"}
+            ).status_code
+            == 200
+        )
     # a minute later the first address may post again
     server.advance(61)
-    assert server.event({"type": "x"}).status_code == 200
+    assert server.event({"type": "x", "session_id": "s"}).status_code == 200
 
 
 def test_behind_a_trusted_proxy_the_rate_limit_counts_each_client(
@@ -253,7 +260,7 @@ def test_behind_a_trusted_proxy_the_rate_limit_counts_each_client(
     def post(client: str) -> int:
         answer = httpx.post(
             server.url + "/api/events",
-            json={"type": "x"},
+            json={"type": "x", "session_id": "s"},
             headers={"X-Forwarded-For": client},
             timeout=5,
         )

@@ -56,6 +56,13 @@ class SwitchboardOpenAPI(OpenAPIProvider):
             operation["responses"] = {str(k): v for k, v in operation["responses"].items()}
         return paths, components
 
+    def build_path_parameter(self, name: str, converter: Any) -> dict[str, Any]:
+        """As quart-schema's, with an ``any(...)`` converter's choices in a stable order."""
+        parameter: dict[str, Any] = super().build_path_parameter(name, converter)
+        if "enum" in parameter["schema"]:
+            parameter["schema"]["enum"] = sorted(parameter["schema"]["enum"])
+        return parameter
+
     def build_response_object(
         self, model: Any, headers_model: Any
     ) -> tuple[dict[str, Any], dict[str, Any]]:
