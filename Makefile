@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench clean chromium cluster-tools vendor fuzz
+.PHONY: run test lint bench clean chromium cluster-tools vendor fuzz conformance
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -68,3 +68,8 @@ clean:
 # a longer run of the live-server fuzzing in tests/hardening/test_fuzz.py (the normal run: 150)
 fuzz: $(STAMP)
 	FUZZ_EXAMPLES=5000 SCHEMATHESIS_EXAMPLES=1000 $(BIN)/python -m pytest -q tests/hardening -k "fuzz or schemathesis" --timeout 3600
+
+# the official Socket.IO protocol suites, from a local checkout of socketio/socket.io (by hand:
+# CI cannot reach the repository, and the suites are never copied here)
+conformance: $(STAMP)
+	$(BIN)/python tests/conformance/run_official.py $(SUITES) --runs $(or $(RUNS),1)

@@ -216,12 +216,18 @@ class RequestError(Exception):
 class EngineRequest:
     transport: Literal["polling", "websocket"]
     sid: str | None
+    protocol: int = PROTOCOL_VERSION  # of a handshake: 4, or 3 for a Socket.IO v2 client
 
 
-def check_protocol_version(query: Mapping[str, str]) -> None:
-    """Raise UNSUPPORTED_PROTOCOL_VERSION unless ``EIO`` is exactly ``"4"`` (Node's test)."""
-    if query.get("EIO") != "4":
-        raise RequestError(ErrorCode.UNSUPPORTED_PROTOCOL_VERSION)
+def check_protocol_version(query: Mapping[str, str], *, allow_eio3: bool = False) -> int:
+    """The protocol of a handshake: ``EIO`` exactly ``"4"`` (Node's test), or ``"3"`` when
+    ``allow_eio3``; anything else raises UNSUPPORTED_PROTOCOL_VERSION."""
+    version = query.get("EIO")
+    if version == "4":
+        return 4
+    if version == "3" and allow_eio3:
+        return 3
+    raise RequestError(ErrorCode.UNSUPPORTED_PROTOCOL_VERSION)
 
 
 def check_request(
@@ -231,6 +237,7 @@ def check_request(
     websocket_upgrade: bool,
     transports: Collection[str] = ("polling", "websocket"),
     check_version: bool = True,
+    allow_eio3: bool = False,
 ) -> EngineRequest:
     """The stateless checks of Node's ``Server.verify()`` + ``handshake()``, in Node's order.
 
@@ -240,7 +247,8 @@ def check_request(
        that its transport matches (BAD_REQUEST).
     3. No sid: method other than GET -> BAD_HANDSHAKE_METHOD.
     4. ``transport=websocket`` on a plain HTTP request -> BAD_REQUEST.
-    5. ``EIO`` other than ``"4"`` (missing, non-numeric, 3, ...) -> UNSUPPORTED_PROTOCOL_VERSION.
+    5. ``EIO`` other than ``"4"`` (missing, non-numeric, 3 unless ``allow_eio3``, ...) ->
+       UNSUPPORTED_PROTOCOL_VERSION.
 
     Node runs ``allowRequest`` (FORBIDDEN) between steps 4 and 5 (5 lives in handshake()); a
     server with such a hook passes ``check_version=False`` and calls
@@ -256,9 +264,10 @@ def check_request(
         raise RequestError(ErrorCode.BAD_HANDSHAKE_METHOD)
     if transport == "websocket" and not websocket_upgrade:
         raise RequestError(ErrorCode.BAD_REQUEST)
+    protocol = PROTOCOL_VERSION
     if check_version:
-        check_protocol_version(query)
-    return EngineRequest(transport, None)
+        protocol = check_protocol_version(query, allow_eio3=allow_eio3)
+    return EngineRequest(transport, None, protocol)
 
 
 _TRANSPORTS: dict[str, Literal["polling", "websocket"]] = {

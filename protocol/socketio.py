@@ -66,6 +66,7 @@ class Limits:
     max_depth: int = 32
     max_ack_id: int = 2**53 - 1
     max_namespace_length: int = 128
+    max_namespace_query_length: int = 4096  # a v2 client's CONNECT carries its query (a JWT)
 
 
 _DEFAULT_LIMITS = Limits()
@@ -144,8 +145,11 @@ class PacketDecoder:
             else:
                 namespace = text[i:comma]
                 i = comma + 1
-            if len(namespace) > limits.max_namespace_length:
+            name, _, query = namespace.partition("?")
+            if len(name) > limits.max_namespace_length:
                 raise ProtocolError("namespace too long")
+            if len(query) > limits.max_namespace_query_length:
+                raise ProtocolError("namespace query too long")
             if _BAD_NSP_CHAR.search(namespace) is not None:
                 raise ProtocolError("invalid namespace")
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from protocol import engineio
+from protocol.engineio_v3 import MESSAGE_BYTE
 from protocol.websocket import frame_binary, frame_text
 
 # Frames encoded, by kind ("4" + Socket.IO type digit, or the Engine.IO type): a broadcast is
@@ -21,7 +22,7 @@ ENCODED: dict[bytes, int] = {}
 class OutFrame:
     """One outgoing Engine.IO packet (plus binary attachments), shared by every recipient."""
 
-    __slots__ = ("_ws", "attachments", "packet", "size", "volatile")
+    __slots__ = ("_ws", "_ws_v3", "attachments", "packet", "size", "volatile")
 
     def __init__(
         self, packet: bytes, attachments: tuple[bytes, ...] = (), *, volatile: bool = False
@@ -31,6 +32,7 @@ class OutFrame:
         self.volatile = volatile  # may be dropped, rather than the client cut off, when backed up
         self.size = len(packet) + sum(len(a) for a in attachments)
         self._ws: bytes | None = None
+        self._ws_v3: bytes | None = None
         kind = packet[:2] if packet[:1] == b"4" else packet[:1]
         ENCODED[kind] = ENCODED.get(kind, 0) + 1
 
@@ -45,11 +47,23 @@ class OutFrame:
             self._ws = ws
         return ws
 
-    def messages(self) -> list[str | bytes]:
+    @property
+    def ws_v3(self) -> bytes:
+        """The same for an Engine.IO v3 client: its binary messages start with the type byte."""
+        ws = self._ws_v3
+        if ws is None:
+            ws = frame_text(self.packet) if self.packet else b""
+            if self.attachments:
+                ws += b"".join(frame_binary(MESSAGE_BYTE + a) for a in self.attachments)
+            self._ws_v3 = ws
+        return ws
+
+    def messages(self, protocol: int = 4) -> list[str | bytes]:
         """One item per WebSocket message, for transports that send messages (ASGI)."""
+        binary = [MESSAGE_BYTE + a for a in self.attachments] if protocol == 3 else self.attachments
         if not self.packet:
-            return list(self.attachments)
-        return [self.packet.decode(), *self.attachments]
+            return list(binary)
+        return [self.packet.decode(), *binary]
 
     def polling_items(self) -> list[bytes]:
         """Items for :func:`protocol.engineio.encode_payload`."""

@@ -77,7 +77,7 @@ async def test_websocket_handshake_first_frame(
         pytest.param({"transport": "polling"}, UNSUPPORTED_VERSION, id="missing-EIO"),
         pytest.param({"EIO": "abc", "transport": "polling"}, UNSUPPORTED_VERSION, id="EIO-abc"),
         pytest.param({"EIO": "", "transport": "polling"}, UNSUPPORTED_VERSION, id="EIO-empty"),
-        pytest.param({"EIO": "3", "transport": "polling"}, UNSUPPORTED_VERSION, id="EIO-3"),
+        pytest.param({"EIO": "2", "transport": "polling"}, UNSUPPORTED_VERSION, id="EIO-2"),
         pytest.param({"EIO": "5", "transport": "polling"}, UNSUPPORTED_VERSION, id="EIO-5"),
         pytest.param({"EIO": "4"}, UNKNOWN_TRANSPORT, id="missing-transport"),
         pytest.param({"EIO": "4", "transport": "foo"}, UNKNOWN_TRANSPORT, id="transport-foo"),
@@ -126,7 +126,7 @@ async def test_post_or_put_without_sid_is_400(
 @pytest.mark.parametrize(
     "query",
     [
-        "EIO=3&transport=websocket",
+        "EIO=2&transport=websocket",
         "EIO=abc&transport=websocket",
         "transport=websocket",
         "EIO=4",

@@ -83,14 +83,14 @@ async def upgrade_status(server: Any, query: str, path: str) -> tuple[int, dict[
     ("query", "code"),
     [
         ("transport=websocket", 5),
-        ("EIO=3&transport=websocket", 5),
+        ("EIO=2&transport=websocket", 5),
         ("EIO=abc&transport=websocket", 5),
         ("EIO=4.0&transport=websocket", 5),
         ("EIO=4", 0),
         ("EIO=4&transport=flash", 0),
         ("EIO=4&transport=websocket&sid=not-a-session", 1),
     ],
-    ids=["no-eio", "eio3", "eio-abc", "eio-4.0", "no-transport", "bad-transport", "unknown-sid"],
+    ids=["no-eio", "eio2", "eio-abc", "eio-4.0", "no-transport", "bad-transport", "unknown-sid"],
 )
 async def test_websocket_bad_engineio_query_is_refused_at_upgrade(
     server: Any, path: str, query: str, code: int

@@ -165,6 +165,7 @@ class Runtime:
                 max_outbox_bytes=s.max_outbox_bytes,
                 max_connections_per_ip=s.max_connections_per_ip,
                 sid_prefix=self.cluster.tag if self.cluster is not None else "",
+                allow_eio3=s.allow_eio3,
             ),
             self.engine_handler or self.sio.attach,
             nursery,

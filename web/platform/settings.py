@@ -101,6 +101,11 @@ class Settings:
         "names the client; per-address limits then count clients, not the proxy. Empty: the "
         "header is never believed.",
     )
+    allow_eio3: bool = setting(
+        True,
+        "Also serve Engine.IO v3 / Socket.IO v2 clients (socket.io-client 2.x); serving them "
+        "costs nothing for newer clients.",
+    )
     max_outbox_bytes: int = setting(
         4_194_304,
         "Bytes queued for one client beyond what its socket accepts; past it a volatile packet "

@@ -31,13 +31,24 @@ CLOSE_GRACE_SECONDS = 1.0
 
 class AsgiWebSocket:
     name = "websocket"
-    __slots__ = ("_abort", "_spawn", "_wakeup", "closed", "pending", "queued_bytes", "sending")
+    __slots__ = (
+        "_abort",
+        "_spawn",
+        "_wakeup",
+        "closed",
+        "pending",
+        "protocol",
+        "queued_bytes",
+        "sending",
+    )
 
     def __init__(
         self,
         spawn: Callable[..., None] | None = None,
         abort: Callable[[], bool] | None = None,
+        protocol: int = 4,
     ) -> None:
+        self.protocol = protocol
         self.pending: list[str | bytes] = []
         self.queued_bytes = 0
         self.closed = False
@@ -49,7 +60,7 @@ class AsgiWebSocket:
     def push(self, frame: OutFrame) -> None:
         if self.closed:
             return
-        self.pending.extend(frame.messages())
+        self.pending.extend(frame.messages(self.protocol))
         self.queued_bytes += frame.size
         self._wakeup.set()
 
@@ -93,14 +104,17 @@ async def serve_asgi_websocket(
     sid: str | None,
     max_message_bytes: int,
     abort: Callable[[], bool] | None = None,
+    version: int = engineio.PROTOCOL_VERSION,
 ) -> None:
     """Run one accepted Quart websocket as an Engine.IO WebSocket transport. ``abort`` hangs up
-    the connection (when the server can) if the session ends while sends are blocked."""
-    transport = AsgiWebSocket(abort=abort)
+    the connection (when the server can) if the session ends while sends are blocked;
+    ``version`` is the Engine.IO protocol of a new session (an upgrade keeps its session's)."""
+    protocol = engine.protocol_of(sid) if sid is not None else version
+    transport = AsgiWebSocket(abort=abort, protocol=protocol)
     esock: EngineSocket | None
     upgrading = sid is not None
     if sid is None:
-        esock = engine.open(transport, hs, upgrades=[])
+        esock = engine.open(transport, hs, upgrades=[], protocol=protocol)
         connection_id.set(esock.sid)
     else:
         connection_id.set(sid)
@@ -128,7 +142,7 @@ async def serve_asgi_websocket(
                     reason = "message too big"
                     break
                 engine.stats.packets_in += 1
-                await esock.receive(engineio.decode_packet(message))
+                await esock.receive(esock.decode(message))
         except ProtocolError as err:
             log.info("closing %s: %s", esock.sid, err)
             reason = "parse error"

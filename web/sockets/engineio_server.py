@@ -19,7 +19,7 @@ import trio
 from actors.sockets.outbox import CLOSE, NOOP, PING, OutFrame, count_sent
 from actors.sockets.session import Handshake
 from actors.timers import TimerQueue
-from protocol import engineio
+from protocol import engineio, engineio_v3
 from protocol.engineio import Packet, PacketType
 from protocol.errors import ProtocolError
 
@@ -72,6 +72,7 @@ class EngineConfig:
     upgrade_timeout_seconds: float = 10.0
     max_connections_per_ip: int = 0  # 0: no limit
     sid_prefix: str = ""  # in a cluster, the node's tag: a sid names the node that owns it
+    allow_eio3: bool = False  # also serve Engine.IO v3 (Socket.IO v2 clients)
 
 
 class EngineSocket:
@@ -82,18 +83,33 @@ class EngineSocket:
         "awaiting_pong",
         "close_reason",
         "closed",
+        "decode",
         "handler",
         "handshake",
         "heartbeat_token",
         "posting",
+        "protocol",
         "server",
         "sid",
+        "supports_binary",
         "transport",
         "upgrading",
     )
 
-    def __init__(self, server: EngineServer, sid: str, transport: Transport, hs: Handshake):
+    def __init__(
+        self,
+        server: EngineServer,
+        sid: str,
+        transport: Transport,
+        hs: Handshake,
+        protocol: int = engineio.PROTOCOL_VERSION,
+    ) -> None:
         self.server = server
+        self.protocol = protocol  # 4, or 3 for a Socket.IO v2 client
+        # v3 polling may carry binary payloads unless the client asked for base64 (b64=1)
+        self.supports_binary = hs.query.get("b64") != "1"
+        # one WebSocket message -> packet (v3 prefixes a binary message with its type byte)
+        self.decode = decode_v3_message if protocol == 3 else engineio.decode_packet
         self.sid = sid
         self.transport = transport
         self.handshake = hs
@@ -143,6 +159,8 @@ class EngineSocket:
             assert self.handler is not None
             await self.handler.on_message(packet.data)
         elif ptype is PacketType.PONG:
+            if self.protocol == 3:  # v3 clients ping, the server pongs: never the other way
+                raise ProtocolError("invalid heartbeat direction")
             if self.awaiting_pong:  # an unsolicited PONG (a flood) schedules nothing
                 self.awaiting_pong = False
                 self.heartbeat_token += 1
@@ -153,6 +171,9 @@ class EngineSocket:
             self.close("client close", notify=False)
         elif ptype is PacketType.PING:
             self.push(OutFrame(engineio.encode_packet(PacketType.PONG, _text(packet.data))))
+            if self.protocol == 3:  # the client's heartbeat: its next ping is due in time
+                self.heartbeat_token += 1
+                self.server.v3_timers.add(self, self.heartbeat_token)
         elif ptype is PacketType.NOOP:
             pass
         else:  # OPEN, or UPGRADE outside an upgrade
@@ -160,9 +181,8 @@ class EngineSocket:
 
     async def receive_payload(self, body: bytes) -> None:
         """A polling POST body."""
-        packets = engineio.decode_payload(
-            body, max_packets=self.server.config.max_packets_per_payload
-        )
+        decode = engineio_v3.decode_payload if self.protocol == 3 else engineio.decode_payload
+        packets = decode(body, max_packets=self.server.config.max_packets_per_payload)
         for packet in packets:
             if self.closed:
                 return
@@ -187,6 +207,12 @@ class EngineSocket:
             self.server.stats.upgrades += 1
             return True
         raise ProtocolError(f"unexpected {packet.type.name} packet during upgrade")
+
+
+def decode_v3_message(message: str | bytes) -> Packet:
+    if isinstance(message, str):
+        return engineio_v3.decode_text_packet(message)
+    return engineio_v3.decode_websocket_binary(message)
 
 
 def _text(data: str | bytes) -> str:
@@ -273,6 +299,10 @@ class EngineServer:
         self.ping_timers = TimerQueue(config.ping_interval_ms / 1000, self._ping_due)
         self.pong_timers = TimerQueue(config.ping_timeout_ms / 1000, self._pong_due)
         self.connect_timers = TimerQueue(config.connect_timeout_ms / 1000, self._connect_due)
+        # v3: the client pings; silence for pingInterval + pingTimeout ends the session
+        v3_silence = (config.ping_interval_ms + config.ping_timeout_ms) / 1000
+        self.v3_timers = TimerQueue(v3_silence, self._v3_silence_due)
+        nursery.start_soon(self.v3_timers.run)
         nursery.start_soon(self.ping_timers.run)
         nursery.start_soon(self.pong_timers.run)
         nursery.start_soon(self.connect_timers.run)
@@ -290,15 +320,26 @@ class EngineServer:
         if not sock.closed and token == sock.heartbeat_token and sock.awaiting_pong:
             sock.close("ping timeout")
 
+    def _v3_silence_due(self, sock: EngineSocket, token: int) -> None:
+        if not sock.closed and token == sock.heartbeat_token:
+            sock.close("ping timeout")
+
     def _connect_due(self, sock: EngineSocket, token: int) -> None:
         if not sock.closed and sock.handler is not None and not sock.handler.ever_connected():
             sock.close("connect timeout")
 
     # --- sessions --------------------------------------------------------------------------------
-    def open(self, transport: Transport, hs: Handshake, *, upgrades: list[str]) -> EngineSocket:
+    def open(
+        self,
+        transport: Transport,
+        hs: Handshake,
+        *,
+        upgrades: list[str],
+        protocol: int = engineio.PROTOCOL_VERSION,
+    ) -> EngineSocket:
         """Create a session; its OPEN packet is the transport's first frame."""
         sid = self.config.sid_prefix + engineio.new_sid()
-        sock = EngineSocket(self, sid, transport, hs)
+        sock = EngineSocket(self, sid, transport, hs, protocol)
         self.sockets[sid] = sock
         by_address = self.open_by_address
         by_address[hs.remote_addr] = by_address.get(hs.remote_addr, 0) + 1
@@ -315,7 +356,10 @@ class EngineServer:
             )
         )
         sock.handler = self.attach(sock)
-        self.ping_timers.add(sock, 0)
+        if protocol == 3:
+            self.v3_timers.add(sock, 0)
+        else:
+            self.ping_timers.add(sock, 0)
         self.connect_timers.add(sock)
         return sock
 
@@ -351,7 +395,9 @@ class EngineServer:
         """Answer one polling request. ``body`` is the whole request body (read before answering,
         so a keep-alive connection stays usable), or None when it was over the size limit."""
         try:
-            request = engineio.check_request(method, query, websocket_upgrade=False)
+            request = engineio.check_request(
+                method, query, websocket_upgrade=False, allow_eio3=self.config.allow_eio3
+            )
         except engineio.RequestError as err:
             self.refuse(err.code.name.lower())
             return error_answer(err)
@@ -360,7 +406,9 @@ class EngineServer:
             refused = self.admit(handshake.remote_addr)
             if refused is not None:
                 return error_answer(refused)
-            sock = self.open(PollingTransport(), handshake, upgrades=["websocket"])
+            sock = self.open(
+                PollingTransport(), handshake, upgrades=["websocket"], protocol=request.protocol
+            )
             return await self._get(sock)
         sock_or_none = self.sockets.get(request.sid)
         if sock_or_none is None or request.transport != "polling":
@@ -399,6 +447,11 @@ class EngineServer:
         items: list[bytes] = []
         for frame in frames:
             items.extend(frame.polling_items())
+        if sock.protocol == 3:
+            body, content_type = engineio_v3.encode_payload(
+                items, supports_binary=sock.supports_binary
+            )
+            return HttpAnswer(200, body, content_type)
         return HttpAnswer(200, engineio.encode_payload(items))
 
     async def _post(self, sock: EngineSocket, body: bytes | None) -> HttpAnswer:
@@ -426,7 +479,9 @@ class EngineServer:
     ) -> tuple[engineio.EngineRequest | None, engineio.RequestError | None]:
         """Check a WebSocket upgrade request before accepting it."""
         try:
-            request = engineio.check_request("GET", query, websocket_upgrade=True)
+            request = engineio.check_request(
+                "GET", query, websocket_upgrade=True, allow_eio3=self.config.allow_eio3
+            )
         except engineio.RequestError as err:
             self.refuse(err.code.name.lower())
             return None, err
@@ -440,6 +495,10 @@ class EngineServer:
             if refused is not None:
                 return None, refused
         return request, None
+
+    def protocol_of(self, sid: str) -> int:
+        sock = self.sockets.get(sid)
+        return sock.protocol if sock is not None else engineio.PROTOCOL_VERSION
 
     def begin_upgrade(self, sid: str) -> EngineSocket | None:
         """The session a WebSocket may upgrade, or None (then the WebSocket is closed at once)."""

@@ -216,6 +216,15 @@ class NativeWebSocket:
         self.sock.close()
 
 
+class NativeWebSocketV3(NativeWebSocket):
+    """The same for an Engine.IO v3 client (its binary messages carry a type byte)."""
+
+    __slots__ = ()
+
+    def push(self, frame: OutFrame) -> None:
+        self.push_bytes(frame.ws_v3)
+
+
 def _http_response(status: int, reason: str, body: bytes, content_type: str) -> bytes:
     return (
         f"HTTP/1.1 {status} {reason}\r\ncontent-type: {content_type}\r\n"
@@ -281,13 +290,17 @@ class NativeEndpoint:
             return
         await _send_all(sock, conn.send(AcceptConnection()))
         readiness = TrioReadiness(sock) if self.poller is None else self.poller.register(sock)
-        transport = NativeWebSocket(sock, self.flusher, self.nursery.start_soon, readiness)
+        legacy = target.protocol == 3 or (
+            target.sid is not None and self.engine.protocol_of(target.sid) == 3
+        )
+        kind = NativeWebSocketV3 if legacy else NativeWebSocket
+        transport = kind(sock, self.flusher, self.nursery.start_soon, readiness)
         parser = websocket.FrameParser(max_message_bytes=self.max_message_bytes)
         self.connections += 1
         try:
             if target.sid is None:
                 hs = Handshake(query, headers, remote_addr, "websocket")
-                esock = self.engine.open(transport, hs, upgrades=[])
+                esock = self.engine.open(transport, hs, upgrades=[], protocol=target.protocol)
                 connection_id.set(esock.sid)
                 await self._read(esock, transport, parser, rest, upgrading=False)
             else:
@@ -368,7 +381,7 @@ class NativeEndpoint:
                 if esock.closed:
                     return True
                 esock.server.stats.packets_in += 1
-                await esock.receive(engineio.decode_packet(event.data))
+                await esock.receive(esock.decode(event.data))
             elif kind is websocket.Ping:
                 transport.push_bytes(websocket.frame_pong(event.payload))
             elif kind is websocket.Close:

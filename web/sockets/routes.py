@@ -96,71 +96,12 @@ def engineio_blueprint(path: str, host: EngineHost, max_payload_bytes: int) -> B
     @text_response(413, "text/plain", "The POST body is over max_http_buffer_size_bytes.")
     async def engineio_polling() -> Response:
         """Engine.IO long-polling: handshake, GET (receive) and POST (send)."""
-        origin = request.headers.get("Origin")
-        allowed = host.origin_allowed(origin, request.host)
-        if not allowed:
-            host.engine.refuse("forbidden")
-            return _error(engineio.RequestError(engineio.ErrorCode.FORBIDDEN))
-        cors = cors_headers(origin, allowed)
-        if request.method == "OPTIONS":
-            cors["Access-Control-Allow-Methods"] = "GET, POST"
-            cors["Access-Control-Allow-Headers"] = "content-type, authorization"
-            return Response(b"", status=204, headers=cors)
-
-        def handshake() -> Handshake:
-            return Handshake(
-                request.args.to_dict(),
-                {k.lower(): v for k, v in request.headers.items()},
-                host.proxies.client_of(request),
-                "polling",
-            )
-
-        body: bytes | None = b""
-        if request.method in ("POST", "PUT"):
-            body = await read_limited(request.body, request.content_length, max_payload_bytes)
-        owner = await _foreign_owner(host, request.args.get("sid"), request.headers)
-        if owner is not None and body is not None:
-            return await _forward(host, owner, body, cors)
-        answer = await host.engine.polling(request.method, request.args.to_dict(), handshake, body)
-        if body is None:  # the rest of an oversize body is not read: this connection is done
-            cors["Connection"] = "close"
-        return Response(
-            answer.body, status=answer.status, content_type=answer.content_type, headers=cors
-        )
+        return await _polling(host, max_payload_bytes)
 
     @bp.websocket(path)
     async def engineio_websocket() -> Response | None:
         """Engine.IO over WebSocket (the ASGI route; ``switchboard serve`` has a faster one)."""
-        headers = {k.lower(): v for k, v in websocket.headers.items()}
-        if not host.origin_allowed(headers.get("origin"), websocket.host):
-            host.engine.refuse("forbidden")
-            return _error(engineio.RequestError(engineio.ErrorCode.FORBIDDEN))
-        query = websocket.args.to_dict()
-        remote_addr = host.proxies.client_of(websocket)
-        owner = await _foreign_owner(host, query.get("sid"), websocket.headers)
-        if owner is not None:
-            await websocket.accept()
-            ws = websocket._get_current_object()  # type: ignore[attr-defined]
-            path = websocket.full_path
-            assert host.cluster is not None
-            if not await relay_websocket(ws, owner, path, host.cluster, remote_addr, headers):
-                await websocket.close(1011)
-            return None
-        target, error = host.engine.websocket_target(query, remote_addr)
-        if error is not None or target is None:
-            return _error(error or engineio.RequestError(engineio.ErrorCode.BAD_REQUEST))
-        await websocket.accept()
-        current = websocket._get_current_object()  # type: ignore[attr-defined]
-        client = websocket.scope.get("client")
-        await serve_asgi_websocket(
-            host.engine,
-            current,
-            Handshake(query, headers, remote_addr, "websocket"),
-            target.sid,
-            max_payload_bytes,
-            abort=lambda: host.abort_connection(client),
-        )
-        return None
+        return await _websocket(host, max_payload_bytes)
 
     @bp.get(f"{path}<any({', '.join(BUNDLES)}):bundle>")
     @text_response(200, "text/javascript", "The bundle (socket.io-client, pinned).")
@@ -171,3 +112,73 @@ def engineio_blueprint(path: str, host: EngineHost, max_payload_bytes: int) -> B
         return response
 
     return bp
+
+
+async def _polling(host: EngineHost, max_payload_bytes: int) -> Response:
+    origin = request.headers.get("Origin")
+    allowed = host.origin_allowed(origin, request.host)
+    if not allowed:
+        host.engine.refuse("forbidden")
+        return _error(engineio.RequestError(engineio.ErrorCode.FORBIDDEN))
+    cors = cors_headers(origin, allowed)
+    if request.method == "OPTIONS":
+        cors["Access-Control-Allow-Methods"] = "GET, POST"
+        cors["Access-Control-Allow-Headers"] = "content-type, authorization"
+        return Response(b"", status=204, headers=cors)
+
+    def handshake() -> Handshake:
+        return Handshake(
+            request.args.to_dict(),
+            {k.lower(): v for k, v in request.headers.items()},
+            host.proxies.client_of(request),
+            "polling",
+        )
+
+    body: bytes | None = b""
+    if request.method in ("POST", "PUT"):
+        body = await read_limited(request.body, request.content_length, max_payload_bytes)
+    owner = await _foreign_owner(host, request.args.get("sid"), request.headers)
+    if owner is not None and body is not None:
+        return await _forward(host, owner, body, cors)
+    answer = await host.engine.polling(request.method, request.args.to_dict(), handshake, body)
+    if body is None:  # the rest of an oversize body is not read: this connection is done
+        cors["Connection"] = "close"
+    return Response(
+        answer.body, status=answer.status, content_type=answer.content_type, headers=cors
+    )
+
+
+async def _websocket(host: EngineHost, max_payload_bytes: int) -> Response | None:
+    headers = {k.lower(): v for k, v in websocket.headers.items()}
+    if not host.origin_allowed(headers.get("origin"), websocket.host):
+        host.engine.refuse("forbidden")
+        return _error(engineio.RequestError(engineio.ErrorCode.FORBIDDEN))
+    query = websocket.args.to_dict()
+    remote_addr = host.proxies.client_of(websocket)
+    owner = await _foreign_owner(host, query.get("sid"), websocket.headers)
+    if owner is not None:
+        await websocket.accept()
+        ws = websocket._get_current_object()  # type: ignore[attr-defined]
+        assert host.cluster is not None
+        relayed = await relay_websocket(
+            ws, owner, websocket.full_path, host.cluster, remote_addr, headers
+        )
+        if not relayed:
+            await websocket.close(1011)
+        return None
+    target, error = host.engine.websocket_target(query, remote_addr)
+    if error is not None or target is None:
+        return _error(error or engineio.RequestError(engineio.ErrorCode.BAD_REQUEST))
+    await websocket.accept()
+    current = websocket._get_current_object()  # type: ignore[attr-defined]
+    client = websocket.scope.get("client")
+    await serve_asgi_websocket(
+        host.engine,
+        current,
+        Handshake(query, headers, remote_addr, "websocket"),
+        target.sid,
+        max_payload_bytes,
+        abort=lambda: host.abort_connection(client),
+        version=target.protocol,
+    )
+    return None

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qsl
 
 import msgspec
 
@@ -71,11 +72,11 @@ class SocketIOServer:
         self.clock = clock or Clock()
         # a session is ended when its token expires, at that moment
         self.expiries = DeadlineQueue(self.clock, self._token_expired)
-        self._nursery: Any = None
+        self.nursery: Any = None
 
     async def start(self, nursery: Any) -> None:
         """Mount every namespace on its rooms and start the namespaces' own actors."""
-        self._nursery = nursery
+        self.nursery = nursery
         nursery.start_soon(self.expiries.run)
         for ns in self.namespaces.values():
             rooms = Rooms(
@@ -96,7 +97,7 @@ class SocketIOServer:
             handler = session.conn.handler
             if isinstance(handler, SocketIOConnection):
                 self.stats.expired_sessions += 1
-                self._nursery.start_soon(handler.disconnect, session)
+                self.nursery.start_soon(handler.disconnect, session)
 
     def attach(self, conn: EngineSocket) -> SocketIOConnection:
         return SocketIOConnection(self, conn)
@@ -108,7 +109,7 @@ class SocketIOServer:
 class SocketIOConnection:
     """The Socket.IO side of one Engine.IO connection."""
 
-    __slots__ = ("conn", "connected_once", "decoder", "server", "sessions")
+    __slots__ = ("conn", "connected_once", "decoder", "legacy", "server", "sessions")
 
     def __init__(self, server: SocketIOServer, conn: EngineSocket) -> None:
         self.server = server
@@ -116,6 +117,11 @@ class SocketIOConnection:
         self.decoder = socketio.PacketDecoder(server.limits)
         self.sessions: dict[str, Session] = {}
         self.connected_once = False
+        # a Socket.IO v2 client (Engine.IO v3) speaks the v4 protocol: the default namespace is
+        # connected for it at once, with the auth of its handshake query
+        self.legacy = conn.protocol == 3
+        if self.legacy:
+            server.nursery.start_soon(self._connect, socketio.Packet(PacketType.CONNECT, "/"))
 
     def ever_connected(self) -> bool:
         return self.connected_once
@@ -134,6 +140,8 @@ class SocketIOConnection:
         session = self.sessions.get(packet.namespace)
         if ptype is PacketType.CONNECT:
             if session is not None:
+                if self.legacy:  # a v2 client may repeat the default namespace's CONNECT
+                    return
                 raise ProtocolError(f"namespace {packet.namespace} is already connected")
             await self._connect(packet)
             return
@@ -148,7 +156,7 @@ class SocketIOConnection:
             await self._end(session, "client namespace disconnect")
 
     async def _connect(self, packet: socketio.Packet) -> None:
-        name = packet.namespace
+        name, auth = self._target(packet)
         stats = self.server.stats
         ns = self.server.namespaces.get(name)
         if ns is None:
@@ -157,8 +165,7 @@ class SocketIOConnection:
             )
             self._connect_error(name, "Invalid namespace")
             return
-        auth = packet.data if isinstance(packet.data, dict) else {}
-        session = Session(engineio.new_sid(), name, self.conn, auth, self.conn.handshake)
+        session = Session(self._session_id(name), name, self.conn, auth, self.conn.handshake)
         try:
             for middleware in ns.middlewares:
                 await middleware(session)
@@ -173,18 +180,34 @@ class SocketIOConnection:
         self.connected_once = True
         ns.rooms.sessions[session.sid] = session
         stats.connects[name] = stats.connects.get(name, 0) + 1
-        text, _ = socketio.encode_packet(
-            socketio.Packet(PacketType.CONNECT, name, {"sid": session.sid})
-        )
+        reply = None if self.legacy else {"sid": session.sid}  # v4 protocol: a bare CONNECT
+        text, _ = socketio.encode_packet(socketio.Packet(PacketType.CONNECT, name, reply))
         self.conn.push(OutFrame(b"4" + text))
         if session.identity is not None and session.identity.expires_at is not None:
             self.server.expiries.add(session.identity.expires_at, session)
         for on_connect in ns.on_connect:
             await self._guarded(on_connect(session), session, "connect handler")
 
+    def _target(self, packet: socketio.Packet) -> tuple[str, dict[str, Any]]:
+        """The namespace a CONNECT asks for, and its auth payload. A v2 client puts its auth in
+        the namespace's query string (``/admin?token=...``)."""
+        if not self.legacy:
+            return packet.namespace, packet.data if isinstance(packet.data, dict) else {}
+        name, _, query = packet.namespace.partition("?")
+        return name, dict(parse_qsl(query))
+
+    def _session_id(self, namespace: str) -> str:
+        """A fresh id (v5: the Engine.IO id is sensitive); a v2 client computes its socket id
+        from the Engine.IO id (``nsp#id``), so its sessions use that."""
+        if not self.legacy:
+            return engineio.new_sid()
+        return self.conn.sid if namespace == "/" else f"{namespace}#{self.conn.sid}"
+
     def _connect_error(self, namespace: str, message: str, data: Any = None) -> None:
-        body: dict[str, Any] = {"message": message}
-        if data is not None:
+        body: Any = {"message": message}
+        if self.legacy:  # v4 protocol's ERROR packet carries the reason itself
+            body = data if data is not None else message
+        elif data is not None:
             body["data"] = data
         text, _ = socketio.encode_packet(socketio.Packet(PacketType.CONNECT_ERROR, namespace, body))
         self.conn.push(OutFrame(b"4" + text))
