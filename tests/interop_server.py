@@ -20,6 +20,8 @@ Namespace ``/`` (JWT required: ``auth.token``, ``?token=`` or ``Authorization: B
 * ``crash-room`` (room name; test-only, for tests/hardening) sends that room's actor a message
   it does not understand, so the actor raises and its supervisor restarts it; acks ``{"ok": true}``.
 
+* ``drop-transport`` acks, then closes the client's Engine.IO connection as a server that
+  drops it would ("forced close": the Socket.IO session may be recovered);
 * ``cluster:fetch`` (rooms), ``cluster:all-rooms``, ``cluster:join`` (of, rooms),
   ``cluster:disconnect`` (rooms, close?), ``cluster:server-side`` (event, args...),
   ``cluster:emit-with-ack`` (room, event, args...) call the namespace's operations on sockets of
@@ -152,6 +154,12 @@ def interop_namespaces(authenticator: Authenticator) -> list[Namespace]:
         types = Counter(type(o).__qualname__ for o in objects).most_common(15)
         if ack is not None:
             ack({"collected": collected, "objects": len(objects), "types": dict(types)})
+
+    @main.on("drop-transport")
+    async def drop_transport(session: Session, args: list[Any], ack: Ack | None) -> None:
+        if ack is not None:
+            ack({"ok": True})
+        session.conn.close("forced close")  # the server ends the connection, not the session
 
     @main.on("crash-room", schema=str)
     async def crash_room(session: Session, room: str, ack: Ack | None) -> None:

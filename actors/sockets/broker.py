@@ -18,6 +18,7 @@ from typing import Any, Protocol
 import msgspec
 import trio
 
+from actors.sockets.recovery import RecoveryLog
 from actors.sockets.rooms import Rooms
 from actors.sockets.session import AckTimeout, Session, event_frame
 
@@ -141,9 +142,10 @@ def http_date(epoch: float) -> str:
 class LocalBroker:
     """Delivers to and acts on the sessions of this process: one encoding per broadcast."""
 
-    def __init__(self) -> None:
+    def __init__(self, recovery: RecoveryLog | None = None) -> None:
         self.directories: dict[str, Rooms] = {}
         self.server_side: dict[str, dict[str, ServerSideHandler]] = {}
+        self.recovery = recovery  # with connection state recovery: broadcasts get offsets
         self.published = 0
 
     def add(self, rooms: Rooms, server_side: dict[str, ServerSideHandler] | None = None) -> None:
@@ -160,7 +162,10 @@ class LocalBroker:
         directory = self.directories.get(b.namespace)
         if directory is None:
             return 0
-        frame = event_frame(b.namespace, b.event, b.args, volatile=b.volatile)
+        args = b.args
+        if self.recovery is not None and not b.volatile:
+            args = self.recovery.record(b.namespace, (b.event, *b.args), b.rooms, b.exclude)
+        frame = event_frame(b.namespace, b.event, args, volatile=b.volatile)
         exclude = self._excluded(directory, b.exclude)
         await directory.deliver(frame, b.rooms, exclude)
         return 1

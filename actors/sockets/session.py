@@ -50,8 +50,11 @@ class Session:
         "handshake",
         "identity",
         "namespace",
+        "pid",
+        "recovered",
         "rooms",
         "sid",
+        "since",
         "state",
     )
 
@@ -71,6 +74,9 @@ class Session:
         self.identity: Identity | None = None
         self.rooms: set[str] = set()
         self.connected = True
+        self.pid: str | None = None  # connection state recovery: the private session id
+        self.since = 0  # ... and the last offset given out when it connected
+        self.recovered = False  # it came back with its id, rooms and missed packets
         # ends this session from the server side (close=True: its whole connection); set by the
         # Socket.IO layer that owns it, used by operations on sockets (disconnectSockets)
         self.disconnector: Callable[[Session, bool], Awaitable[None]] | None = None

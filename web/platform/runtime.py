@@ -22,12 +22,21 @@ from actors.clock import Clock
 from actors.cluster.broker import ClusterBroker
 from actors.cluster.config import ClusterConfig, new_tag
 from actors.housekeeping import Housekeeping
+from actors.identity import Identity
 from actors.ratelimit import SlidingWindowLimiter
 from actors.runtime import Actor, supervise
 from actors.sockets.broker import LocalBroker
+from actors.sockets.recovery import RecoveryLog
+from actors.sockets.session import Session
 from actors.store import Store
 from protocol import socketio
-from web.platform.auth import Authenticator, jwt_middleware, load_or_create_secret
+from web.platform.auth import (
+    Authenticator,
+    TokenError,
+    jwt_middleware,
+    load_or_create_secret,
+    token_of,
+)
 from web.platform.settings import Settings
 from web.sockets.engineio_server import EngineConfig, EngineServer, EngineSocket, MessageHandler
 from web.sockets.forward import PollingForwarder
@@ -35,8 +44,9 @@ from web.sockets.namespace import Namespace
 from web.sockets.native_ws import NativeEndpoint
 from web.sockets.origin import origin_policy
 from web.sockets.proxies import TrustedProxies
-from web.sockets.socketio_server import SocketIOServer
+from web.sockets.socketio_server import Recovery, SocketIOServer
 
+DRAIN_POLL_SECONDS = 0.005
 Starter = Callable[[trio.Nursery], Awaitable[None]]
 Stopper = Callable[[], Awaitable[None]]
 EngineHandler = Callable[[EngineSocket], MessageHandler]
@@ -81,6 +91,7 @@ class Runtime:
         self.cluster: ClusterBroker | None = None  # with redis_url: this node of the cluster
         self.forwarder: PollingForwarder | None = None  # polls for other nodes' sessions
         self.cluster_config = cluster_config(settings) if settings.redis_url else None
+        self.recovery = self._recovery() if settings.connection_state_recovery else None
         # built by start()
         self.sio: SocketIOServer
         self.engine: EngineServer
@@ -126,6 +137,21 @@ class Runtime:
         self.housekeeping.add(f"rate limit {name}", limiter.prune)
         return limiter
 
+    def _recovery(self) -> Recovery:
+        s = self.settings
+        log = RecoveryLog(self.store, self.clock, s.recovery_max_disconnection_seconds)
+        self.housekeeping.add("connection state recovery", log.prune)
+        self.on_stop(log.flush)  # a graceful stop keeps every session it closed
+
+        def identify(session: Session) -> Identity | None:
+            token = token_of(session)
+            try:
+                return self.authenticator.verify(token) if token is not None else None
+            except TokenError:
+                return None
+
+        return Recovery(log, identify, s.recovery_skip_middlewares)
+
     def listening_on(self, host: str, port: int) -> None:
         """Where the front door listens (the port may have been 0: chosen by the OS)."""
         self.address = (host, port)
@@ -149,6 +175,7 @@ class Runtime:
             room_mailbox_size=s.room_mailbox_size,
             clock=self.clock,
             cluster=self._cluster_broker if self.cluster_config is not None else None,
+            recovery=self.recovery,
         )
         await self.sio.start(nursery)
         if self.cluster is not None:
@@ -189,10 +216,12 @@ class Runtime:
         with trio.move_on_after(timeout):
             self.engine.close_all("server shutdown")
             await trio.sleep(0)  # let closing transports flush (their tasks run next)
+            while any(ns.rooms.sessions for ns in self.namespaces.values()):
+                await trio.sleep(DRAIN_POLL_SECONDS)  # every session's disconnect handlers ran
             for stopper in self.stoppers:
                 await stopper()
             while self.store.mailbox_depth or self.store.busy:
-                await trio.sleep(0.005)
+                await trio.sleep(DRAIN_POLL_SECONDS)
 
 
 def cluster_config(s: Settings) -> ClusterConfig:

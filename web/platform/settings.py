@@ -106,6 +106,22 @@ class Settings:
         "Also serve Engine.IO v3 / Socket.IO v2 clients (socket.io-client 2.x); serving them "
         "costs nothing for newer clients.",
     )
+    connection_state_recovery: bool = setting(
+        False,
+        "Socket.IO connection state recovery: a client that loses its connection gets back its "
+        "id, rooms and missed broadcasts (off by default: it appends an offset argument to "
+        "every broadcast, as Node's server does).",
+    )
+    recovery_max_disconnection_seconds: float = setting(
+        120.0,
+        "How long a disconnected session and the broadcasts it may miss are kept.",
+        positive=True,
+    )
+    recovery_skip_middlewares: bool = setting(
+        True,
+        "A recovered client skips the connect middleware (its token must still name the "
+        "session's user).",
+    )
     max_outbox_bytes: int = setting(
         4_194_304,
         "Bytes queued for one client beyond what its socket accepts; past it a volatile packet "

@@ -18,11 +18,13 @@ from urllib.parse import parse_qsl
 import msgspec
 
 from actors.clock import Clock
+from actors.identity import Identity
 from actors.runtime import SupervisorPolicy
 from actors.sockets.broker import Broker, LocalBroker
 from actors.sockets.outbox import OutFrame
+from actors.sockets.recovery import KeptSession, RecoveryLog, Restored, new_pid
 from actors.sockets.rooms import Rooms
-from actors.sockets.session import Session
+from actors.sockets.session import Session, event_frame
 from actors.timers import DeadlineQueue
 from protocol import engineio, socketio
 from protocol.errors import ProtocolError
@@ -46,6 +48,20 @@ class SocketIOStats:
     expired_sessions: int = 0
 
 
+RECOVERABLE_REASONS = frozenset(
+    {"transport close", "transport error", "ping timeout", "server shutdown", "forced close"}
+)
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """Connection state recovery: the log, and how a returning client is identified."""
+
+    log: RecoveryLog
+    identify: Callable[[Session], Identity | None]  # the owner a pid must belong to
+    skip_middlewares: bool = True  # as Node: a recovered client skips the connect middleware
+
+
 class SocketIOServer:
     def __init__(
         self,
@@ -56,6 +72,7 @@ class SocketIOServer:
         room_mailbox_size: int = 256,
         clock: Clock | None = None,
         cluster: Callable[[LocalBroker], Broker] | None = None,
+        recovery: Recovery | None = None,
     ) -> None:
         self.namespaces: dict[str, Namespace] = {}
         for ns in namespaces:
@@ -63,7 +80,10 @@ class SocketIOServer:
                 raise ValueError(f"namespace {ns.name} registered twice")
             self.namespaces[ns.name] = ns
         self.limits = limits or socketio.Limits()
-        self.local = LocalBroker()
+        self.recovery = recovery
+        # pid -> the connection and session using it now (connection state recovery)
+        self.live_pids: dict[str, tuple[SocketIOConnection, Session]] = {}
+        self.local = LocalBroker(recovery.log if recovery is not None else None)
         # the broker the namespaces publish through: this process, or the whole cluster
         self.broker: Broker = cluster(self.local) if cluster is not None else self.local
         self.stats = SocketIOStats()
@@ -78,6 +98,9 @@ class SocketIOServer:
         """Mount every namespace on its rooms and start the namespaces' own actors."""
         self.nursery = nursery
         nursery.start_soon(self.expiries.run)
+        if self.recovery is not None:
+            await self.recovery.log.load()
+            nursery.start_soon(self.recovery.log.run)
         for ns in self.namespaces.values():
             rooms = Rooms(
                 ns.name,
@@ -166,27 +189,85 @@ class SocketIOConnection:
             self._connect_error(name, "Invalid namespace")
             return
         session = Session(self._session_id(name), name, self.conn, auth, self.conn.handshake)
+        restored = await self._recover(session, auth)
+        recovery = self.server.recovery
         try:
-            for middleware in ns.middlewares:
-                await middleware(session)
+            if restored is None or recovery is None or not recovery.skip_middlewares:
+                for middleware in ns.middlewares:
+                    await middleware(session)
         except ConnectRefused as refused:
             stats.connect_errors[refused.message] = stats.connect_errors.get(refused.message, 0) + 1
             self._connect_error(name, refused.message, refused.data)
+            if restored is not None and recovery is not None:  # it stays for its owner
+                recovery.log.keep(restored.session)
             return
         if self.conn.closed:
             return
+        await self._accept(ns, session, restored)
+
+    async def _accept(self, ns: Namespace, session: Session, restored: Restored | None) -> None:
+        stats = self.server.stats
         session.disconnector = self.server_disconnect
-        self.sessions[name] = session
+        self.sessions[ns.name] = session
+        if session.pid is not None:
+            self.server.live_pids[session.pid] = (self, session)
         self.connected_once = True
         ns.rooms.sessions[session.sid] = session
-        stats.connects[name] = stats.connects.get(name, 0) + 1
-        reply = None if self.legacy else {"sid": session.sid}  # v4 protocol: a bare CONNECT
-        text, _ = socketio.encode_packet(socketio.Packet(PacketType.CONNECT, name, reply))
+        stats.connects[ns.name] = stats.connects.get(ns.name, 0) + 1
+        reply: dict[str, str] | None = {"sid": session.sid}
+        if self.legacy:
+            reply = None  # v4 protocol: a bare CONNECT
+        elif session.pid is not None:
+            reply = {"sid": session.sid, "pid": session.pid}
+        text, _ = socketio.encode_packet(socketio.Packet(PacketType.CONNECT, ns.name, reply))
         self.conn.push(OutFrame(b"4" + text))
+        if restored is not None:
+            await self._resume(ns, session, restored)
         if session.identity is not None and session.identity.expires_at is not None:
             self.server.expiries.add(session.identity.expires_at, session)
         for on_connect in ns.on_connect:
             await self._guarded(on_connect(session), session, "connect handler")
+
+    async def _recover(self, session: Session, auth: dict[str, Any]) -> Restored | None:
+        """Connection state recovery: a returning client's session (same id, rooms, missed
+        packets), or None; a new session gets a pid."""
+        recovery = self.server.recovery
+        if recovery is None or self.legacy:
+            return None
+        session.since = recovery.log.seq
+        restored = None
+        if "pid" in auth:
+            await self._retire(auth["pid"])
+            identity = recovery.identify(session)
+            user = identity.user_id if identity is not None else None
+            restored = recovery.log.restore(
+                auth["pid"], auth.get("offset"), session.namespace, user
+            )
+            if restored is not None:
+                session.identity = identity
+                session.sid = restored.session.sid
+                session.pid = restored.session.pid
+                session.recovered = True
+                return restored
+        session.pid = new_pid()
+        return None
+
+    async def _retire(self, pid: object) -> None:
+        """A client reconnecting may be quicker than its old transport's end (a connection cut
+        on the client's side): that old session ends now, and is kept, so it can be restored."""
+        live = self.server.live_pids.get(pid) if isinstance(pid, str) else None
+        if live is not None and live[0] is not self:
+            connection, old = live
+            await connection._end(old, "transport close")
+            connection.conn.close("transport close")
+
+    async def _resume(self, ns: Namespace, session: Session, restored: Restored) -> None:
+        """The rooms it was in, then what it missed, in order, once."""
+        for room in sorted(restored.session.rooms - {session.sid}):
+            await ns.rooms.join(session, room)
+        for packet in restored.missed:
+            event, *args = packet.data
+            self.conn.push(event_frame(ns.name, str(event), args))
 
     def _target(self, packet: socketio.Packet) -> tuple[str, dict[str, Any]]:
         """The namespace a CONNECT asks for, and its auth payload. A v2 client puts its auth in
@@ -260,6 +341,17 @@ class SocketIOConnection:
         if self.sessions.get(session.namespace) is not session:
             return
         del self.sessions[session.namespace]
+        if session.pid is not None and self.server.live_pids.get(session.pid, (None,))[0] is self:
+            del self.server.live_pids[session.pid]
+        recovery = self.server.recovery
+        if recovery is not None and session.pid is not None and reason in RECOVERABLE_REASONS:
+            user = session.identity.user_id if session.identity is not None else None
+            rooms = frozenset(session.rooms)
+            kept = KeptSession(
+                session.pid, session.sid, session.namespace, user, rooms, session.since,
+                self.server.clock.now(),
+            )  # fmt: skip
+            recovery.log.keep(kept)
         self.server.expiries.discard(session)
         ns = self.server.namespaces[session.namespace]
         ns.rooms.sessions.pop(session.sid, None)
