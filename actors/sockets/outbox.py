@@ -10,9 +10,13 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from protocol import engineio
+from protocol import engineio, msgpack_parser
 from protocol.engineio_v3 import MESSAGE_BYTE
+from protocol.socketio import PacketType
 from protocol.websocket import frame_binary, frame_text
+
+# A Socket.IO packet's parts, kept by the frame that carries it: (type, namespace, data, ack id)
+SioParts = tuple[PacketType, str, object, int | None]
 
 # Frames encoded, by kind ("4" + Socket.IO type digit, or the Engine.IO type): a broadcast is
 # one frame however many receive it (deliveries are counted by the rooms). Read by /metrics.
@@ -22,10 +26,15 @@ ENCODED: dict[bytes, int] = {}
 class OutFrame:
     """One outgoing Engine.IO packet (plus binary attachments), shared by every recipient."""
 
-    __slots__ = ("_ws", "_ws_v3", "attachments", "packet", "size", "volatile")
+    __slots__ = ("_msgpack", "_ws", "_ws_v3", "attachments", "packet", "sio", "size", "volatile")
 
     def __init__(
-        self, packet: bytes, attachments: tuple[bytes, ...] = (), *, volatile: bool = False
+        self,
+        packet: bytes,
+        attachments: tuple[bytes, ...] = (),
+        *,
+        volatile: bool = False,
+        sio: SioParts | None = None,
     ) -> None:
         self.packet = packet  # a full Engine.IO text packet, e.g. b'42["msg",1]'; b"" for none
         self.attachments = attachments
@@ -33,6 +42,9 @@ class OutFrame:
         self.size = len(packet) + sum(len(a) for a in attachments)
         self._ws: bytes | None = None
         self._ws_v3: bytes | None = None
+        # the Socket.IO packet this frame carries, for clients of another parser (MessagePack)
+        self.sio = sio
+        self._msgpack: OutFrame | None = None
         kind = packet[:2] if packet[:1] == b"4" else packet[:1]
         ENCODED[kind] = ENCODED.get(kind, 0) + 1
 
@@ -57,6 +69,17 @@ class OutFrame:
                 ws += b"".join(frame_binary(MESSAGE_BYTE + a) for a in self.attachments)
             self._ws_v3 = ws
         return ws
+
+    def for_msgpack(self) -> OutFrame:
+        """The same packet for a socket.io-msgpack-parser client: one binary message, encoded
+        once for all of them (an Engine.IO-only frame is the same for every parser)."""
+        if self.sio is None:
+            return self
+        frame = self._msgpack
+        if frame is None:
+            frame = OutFrame(b"", (msgpack_parser.encode_parts(*self.sio),), volatile=self.volatile)
+            self._msgpack = frame
+        return frame
 
     def messages(self, protocol: int = 4) -> list[str | bytes]:
         """One item per WebSocket message, for transports that send messages (ASGI)."""

@@ -18,6 +18,7 @@ import trio
 from actors.identity import Identity
 from actors.sockets.outbox import Connection, OutFrame
 from protocol import socketio
+from protocol.socketio import PacketType
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,8 +96,10 @@ class Session:
 
     def send_ack(self, ack_id: int, args: list[Any] | tuple[Any, ...]) -> None:
         if self.connected:
-            text, attachments = socketio.encode_ack(self.namespace, ack_id, list(args))
-            self.conn.push(OutFrame(b"4" + text, tuple(attachments)))
+            data = list(args)
+            text, attachments = socketio.encode_ack(self.namespace, ack_id, data)
+            sio = (PacketType.ACK, self.namespace, data, ack_id)
+            self.conn.push(OutFrame(b"4" + text, tuple(attachments), sio=sio))
 
     async def call(self, event: str, *args: Any, timeout: float = 5.0) -> list[Any]:
         """Emit with an ack and wait for the client's answer (its ack arguments)."""
@@ -105,8 +108,10 @@ class Session:
         send, receive = trio.open_memory_channel[list[Any]](1)
         self._acks[ack_id] = send
         try:
-            text, attachments = socketio.encode_event(self.namespace, [event, *args], ack_id)
-            self.conn.push(OutFrame(b"4" + text, tuple(attachments)))
+            data = [event, *args]
+            text, attachments = socketio.encode_event(self.namespace, data, ack_id)
+            sio = (PacketType.EVENT, self.namespace, data, ack_id)
+            self.conn.push(OutFrame(b"4" + text, tuple(attachments), sio=sio))
             with trio.move_on_after(timeout):
                 return await receive.receive()
             raise AckTimeout(f"no ack for {event!r} within {timeout}s")
@@ -135,5 +140,7 @@ def event_frame(
     namespace: str, event: str, args: tuple[Any, ...] | list[Any], *, volatile: bool = False
 ) -> OutFrame:
     """Encode an event once; the frame can then go to any number of clients."""
-    text, attachments = socketio.encode_event(namespace, [event, *args])
-    return OutFrame(b"4" + text, tuple(attachments), volatile=volatile)
+    data = [event, *args]
+    text, attachments = socketio.encode_event(namespace, data)
+    sio = (PacketType.EVENT, namespace, data, None)
+    return OutFrame(b"4" + text, tuple(attachments), volatile=volatile, sio=sio)

@@ -6,7 +6,9 @@
 // Scenarios: basic (connect, echo with ack, binary both ways, server->client emit with ack,
 // whoami), multiplex (io(url) and io(url + "/admin") on one Manager), auth (expects
 // connect_error on "/" and "/admin"; reports err.message), rooms (three clients, tokens[]).
-// Binary values are reported as {"$bin": "<hex>"}. Exits 2 on timeout, 1 on any other error.
+// "parser": "msgpack" makes the clients use socket.io-msgpack-parser ("parsers": [...] in the
+// rooms scenario gives each client its own). Binary values are reported as {"$bin": "<hex>"}.
+// Exits 2 on timeout, 1 on any other error.
 "use strict";
 
 const path = require("path");
@@ -52,6 +54,10 @@ function connect(url, extra = {}) {
   };
   if (cfg.query) opts.query = cfg.query;
   if (cfg.extraHeaders) opts.extraHeaders = cfg.extraHeaders;
+  delete opts.parser;
+  if ((extra.parser || cfg.parser) === "msgpack") {
+    opts.parser = require(path.join(__dirname, "..", "node_modules", "socket.io-msgpack-parser"));
+  }
   const socket = io(url, opts);
   sockets.push(socket);
   return socket;
@@ -175,8 +181,9 @@ const scenarios = {
 
   async rooms() {
     stage = "connect";
-    const [a, b, c] = cfg.tokens.map((token) =>
-      connect(cfg.url, { auth: { token }, forceNew: true }),
+    const parsers = cfg.parsers || [];
+    const [a, b, c] = cfg.tokens.map((token, i) =>
+      connect(cfg.url, { auth: { token }, forceNew: true, parser: parsers[i] }),
     );
     const [ra, rb, rc] = [a, b, c].map(recorder);
     await Promise.all([a, b, c].map(connected));

@@ -176,6 +176,7 @@ class Runtime:
             clock=self.clock,
             cluster=self._cluster_broker if self.cluster_config is not None else None,
             recovery=self.recovery,
+            parser=s.socketio_parser,
         )
         await self.sio.start(nursery)
         if self.cluster is not None:

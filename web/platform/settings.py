@@ -106,6 +106,12 @@ class Settings:
         "Also serve Engine.IO v3 / Socket.IO v2 clients (socket.io-client 2.x); serving them "
         "costs nothing for newer clients.",
     )
+    socketio_parser: str = setting(
+        "auto",
+        "auto: each client's first packet tells its parser (JSON, or socket.io-msgpack-parser); "
+        "json or msgpack: one parser for every client, as Node's and python-socketio's servers.",
+        choices=("auto", "json", "msgpack"),
+    )
     connection_state_recovery: bool = setting(
         False,
         "Socket.IO connection state recovery: a client that loses its connection gets back its "

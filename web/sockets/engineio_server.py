@@ -87,6 +87,7 @@ class EngineSocket:
         "handler",
         "handshake",
         "heartbeat_token",
+        "msgpack",
         "posting",
         "protocol",
         "server",
@@ -106,6 +107,7 @@ class EngineSocket:
     ) -> None:
         self.server = server
         self.protocol = protocol  # 4, or 3 for a Socket.IO v2 client
+        self.msgpack = False  # its Socket.IO packets go out as socket.io-msgpack-parser's
         # v3 polling may carry binary payloads unless the client asked for base64 (b64=1)
         self.supports_binary = hs.query.get("b64") != "1"
         # one WebSocket message -> packet (v3 prefixes a binary message with its type byte)
@@ -125,6 +127,8 @@ class EngineSocket:
     def push(self, frame: OutFrame) -> None:
         if self.closed:
             return
+        if self.msgpack:
+            frame = frame.for_msgpack()
         transport = self.transport
         if transport.queued_bytes + frame.size > self.server.config.max_outbox_bytes:
             if frame.volatile:

@@ -26,7 +26,7 @@ from actors.sockets.recovery import KeptSession, RecoveryLog, Restored, new_pid
 from actors.sockets.rooms import Rooms
 from actors.sockets.session import Session, event_frame
 from actors.timers import DeadlineQueue
-from protocol import engineio, socketio
+from protocol import engineio, msgpack_parser, socketio
 from protocol.errors import ProtocolError
 from protocol.socketio import PacketType
 from web.sockets.engineio_server import EngineSocket
@@ -73,6 +73,7 @@ class SocketIOServer:
         clock: Clock | None = None,
         cluster: Callable[[LocalBroker], Broker] | None = None,
         recovery: Recovery | None = None,
+        parser: str = "auto",
     ) -> None:
         self.namespaces: dict[str, Namespace] = {}
         for ns in namespaces:
@@ -81,6 +82,7 @@ class SocketIOServer:
             self.namespaces[ns.name] = ns
         self.limits = limits or socketio.Limits()
         self.recovery = recovery
+        self.parser = parser  # "auto" (per connection), "json" or "msgpack"
         # pid -> the connection and session using it now (connection state recovery)
         self.live_pids: dict[str, tuple[SocketIOConnection, Session]] = {}
         self.local = LocalBroker(recovery.log if recovery is not None else None)
@@ -132,7 +134,16 @@ class SocketIOServer:
 class SocketIOConnection:
     """The Socket.IO side of one Engine.IO connection."""
 
-    __slots__ = ("conn", "connected_once", "decoder", "legacy", "server", "sessions")
+    __slots__ = (
+        "conn",
+        "connected_once",
+        "decoder",
+        "legacy",
+        "msgpack",
+        "parser_known",
+        "server",
+        "sessions",
+    )
 
     def __init__(self, server: SocketIOServer, conn: EngineSocket) -> None:
         self.server = server
@@ -143,19 +154,45 @@ class SocketIOConnection:
         # a Socket.IO v2 client (Engine.IO v3) speaks the v4 protocol: the default namespace is
         # connected for it at once, with the auth of its handshake query
         self.legacy = conn.protocol == 3
+        # the parser: JSON (socket.io-parser) unless the client's first packet is binary
+        # (socket.io-msgpack-parser); "msgpack" pins it for every client
+        self.msgpack = False
+        self.parser_known = self.legacy  # v2 clients speak JSON
+        if server.parser == "msgpack" and not self.legacy:
+            self._use_msgpack()
         if self.legacy:
             server.nursery.start_soon(self._connect, socketio.Packet(PacketType.CONNECT, "/"))
 
     def ever_connected(self) -> bool:
         return self.connected_once
 
+    def _send(self, packet: socketio.Packet) -> None:
+        """A packet of the Socket.IO layer itself (CONNECT, CONNECT_ERROR, DISCONNECT)."""
+        text, _ = socketio.encode_packet(packet)
+        sio = (packet.type, packet.namespace, packet.data, packet.id)
+        self.conn.push(OutFrame(b"4" + text, sio=sio))
+
     async def on_message(self, data: str | bytes) -> None:
+        if self.msgpack:
+            if isinstance(data, str):
+                raise ProtocolError("a text message from a MessagePack client")
+            await self.dispatch(msgpack_parser.decode(data, self.server.limits))
+            return
         if isinstance(data, str):
             packet = self.decoder.feed_text(data)
+        elif not self.parser_known and self.server.parser != "json":
+            self._use_msgpack()  # its first Socket.IO packet tells the client's parser
+            await self.on_message(data)
+            return
         else:
             packet = self.decoder.feed_binary(data)
+        self.parser_known = True
         if packet is not None:
             await self.dispatch(packet)
+
+    def _use_msgpack(self) -> None:
+        self.msgpack = self.parser_known = True
+        self.conn.msgpack = True  # from now on its frames go out in MessagePack
 
     async def dispatch(self, packet: socketio.Packet) -> None:
         ptype = packet.type
@@ -219,8 +256,7 @@ class SocketIOConnection:
             reply = None  # v4 protocol: a bare CONNECT
         elif session.pid is not None:
             reply = {"sid": session.sid, "pid": session.pid}
-        text, _ = socketio.encode_packet(socketio.Packet(PacketType.CONNECT, ns.name, reply))
-        self.conn.push(OutFrame(b"4" + text))
+        self._send(socketio.Packet(PacketType.CONNECT, ns.name, reply))
         if restored is not None:
             await self._resume(ns, session, restored)
         if session.identity is not None and session.identity.expires_at is not None:
@@ -290,8 +326,7 @@ class SocketIOConnection:
             body = data if data is not None else message
         elif data is not None:
             body["data"] = data
-        text, _ = socketio.encode_packet(socketio.Packet(PacketType.CONNECT_ERROR, namespace, body))
-        self.conn.push(OutFrame(b"4" + text))
+        self._send(socketio.Packet(PacketType.CONNECT_ERROR, namespace, body))
 
     async def _event(self, session: Session, packet: socketio.Packet) -> None:
         ns = self.server.namespaces[session.namespace]
@@ -362,8 +397,7 @@ class SocketIOConnection:
 
     async def disconnect(self, session: Session) -> None:
         """Server-side disconnect of one namespace: tell the client, then forget the session."""
-        text, _ = socketio.encode_packet(socketio.Packet(PacketType.DISCONNECT, session.namespace))
-        self.conn.push(OutFrame(b"4" + text))
+        self._send(socketio.Packet(PacketType.DISCONNECT, session.namespace))
         await self._end(session, "server namespace disconnect")
 
     async def server_disconnect(self, session: Session, close: bool) -> None:
