@@ -6,7 +6,7 @@ Wire (:class:`EventIn`): the visitor spelling (``type``, ``page``, ``session_id`
 may mix them. :func:`normalise` turns it into an :class:`Event` (the log record) or raises
 :class:`EventError` naming the field.
 
-Rules (the README's "event model" section):
+Rules (also in ``docs/api/analytics.md``, "The event model"):
 
 * the event's name is ``eventName`` or ``type``; one of them is required, and when both are given
   they must agree (likewise ``device``/``metadata.device`` and ``referrer``/``metadata.referrer``);

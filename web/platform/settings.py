@@ -209,7 +209,9 @@ class Settings:
         1200, "Ingest requests accepted per client IP per minute (429 beyond); 0: no limit."
     )
     anonymous_dashboards: bool = setting(
-        False, "Let dashboards (/ws/metrics, GET /api/metrics/*) in without a JWT."
+        False,
+        "Let dashboards in without a JWT (/ws/metrics, GET /api/metrics/*, the visitor reads "
+        "and /ws/visitors); a token that is given must still be valid.",
     )
     dashboard_push_interval_seconds: float = setting(
         5.0,

@@ -1,7 +1,7 @@
 """The native WebSocket path: Engine.IO over WebSocket straight on trio sockets.
 
 Why not the ASGI route: per-frame ASGI costs a task hop, a lock and a cancel scope per message per
-client (DESIGN.md, "The front door"). Here:
+client (measured: docs/architecture.md, "The front door"). Here:
 
 * wsproto performs the HTTP upgrade; after it, client frames are read with ``recv_into`` one
   shared buffer when :mod:`web.sockets.readiness` says the socket is readable (one epoll set

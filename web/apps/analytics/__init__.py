@@ -22,7 +22,8 @@ Ingest (open to websites, as trackers are; CORS ``*``; rate-limited per client I
   A refusal costs only its sender: nothing else waits on it.
 * Idempotency: an event ``id`` already in the log is not stored again; a request whose
   ``Idempotency-Key`` header was seen before stores nothing and answers 200 with
-  ``duplicate``/``duplicates`` set. Keys are kept in the log's database indefinitely.
+  ``duplicate``/``duplicates`` set. Keys are kept in the log's database
+  for ``event_retention_days``, as the events are.
 
 Dashboards (a JWT is required unless ``anonymous_dashboards`` is on; the default namespace ``/``
 always requires one, since the guild monitor shares it). ``anonymous_dashboards`` means the same

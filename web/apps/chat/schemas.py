@@ -100,7 +100,8 @@ class HistoryQuery(msgspec.Struct):
         str | None, msgspec.Meta(description="A message id of this chat: the page ends before it.")
     ] = None
     limit: Annotated[
-        str | None, msgspec.Meta(description="Messages per page: 1 to chat_history_page_max (50).")
+        str | None,
+        msgspec.Meta(description="Messages per page: 1 to chat_history_page_max (default 50)."),
     ] = None
 
 

@@ -36,8 +36,8 @@ Bots (ingest)
   event, an array of events, or ``{"events": [...]}`` (at most ``guild_max_batch_events``);
   the event kinds and their fields are in :mod:`actors.guild.model`. A batch is all or nothing.
 * Only role ``bot`` (for guilds of its ``guilds`` claim) or ``admin`` (any guild) may post.
-* The answer comes after the events are committed (group commit): ack / 200
-  ``{success: true, guildId, accepted, stored, duplicates}``; then they are broadcast. ApiErrors:
+* The answer comes after the events are committed (group commit) and broadcast: ack / 200
+  ``{success: true, guildId, accepted, stored, duplicates}``. Refusals:
   ack ``{success: false, message}`` (or an ``error`` event when no ack was asked for); REST 400
   (invalid JSON, guild id or event: the message names the field, e.g. ``$[3].channelId``),
   401 (token), 403 (role or guild), 413 (body over ``guild_max_body_bytes``), 429 (over
