@@ -27,9 +27,11 @@ cluster-tools:
 	  (apt-get update && apt-get install -y redis-server haproxy)
 
 # The server needs nothing but Python: the browser libraries it serves are committed, pinned in
-# web/vendor/package.json. `make vendor` refreshes those copies (and their licences) from npm.
+# web/vendor/package.json. `make vendor` refreshes those copies (and their licences) from npm:
+# the Socket.IO client, Chart.js, and the Socket.IO Admin UI's build with its icon font.
 CLIENT := web/sockets/client
 CHARTS := web/apps/dashboard/static/vendor
+ADMIN_UI := web/apps/admin_ui/static
 vendor:
 	cd web/vendor && npm ci --silent --no-audit --no-fund
 	cp web/vendor/node_modules/socket.io-client/dist/socket.io.min.js \
@@ -38,6 +40,14 @@ vendor:
 	cp web/vendor/node_modules/socket.io-client/LICENSE $(CLIENT)/LICENSE
 	cp web/vendor/node_modules/chart.js/dist/chart.umd.min.js $(CHARTS)/
 	cp web/vendor/node_modules/chart.js/LICENSE.md $(CHARTS)/LICENSE.chart.js.md
+	rm -rf $(ADMIN_UI) && mkdir -p $(ADMIN_UI)/mdi/css $(ADMIN_UI)/mdi/fonts
+	cd web/vendor/node_modules/@socket.io/admin-ui && \
+	  cp -r ui/dist/. $(CURDIR)/$(ADMIN_UI)/ && cp LICENSE $(CURDIR)/$(ADMIN_UI)/LICENSE
+	find $(ADMIN_UI) -name '*.map' -delete
+	cd web/vendor/node_modules/@mdi/font && \
+	  cp css/materialdesignicons.min.css $(CURDIR)/$(ADMIN_UI)/mdi/css/ && \
+	  cp fonts/materialdesignicons-webfont.woff2 $(CURDIR)/$(ADMIN_UI)/mdi/fonts/ && \
+	  cp LICENSE $(CURDIR)/$(ADMIN_UI)/mdi/LICENSE
 
 run: $(STAMP)
 	$(BIN)/switchboard serve --demo $(ARGS)

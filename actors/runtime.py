@@ -84,6 +84,7 @@ class ActorStats:
     handled: int = 0
     crashes: int = 0
     restarts: int = 0
+    dropped: int = 0  # messages let go for want of room (by actors that drop, never wait)
 
 
 class Actor:

@@ -1,4 +1,5 @@
-"""The ``switchboard`` command: ``serve``, ``token``, ``check-config`` and ``reset-demo``."""
+"""The ``switchboard`` command: ``serve``, ``token``, ``check-config``, ``reset-demo`` and
+``hash-password``."""
 
 from __future__ import annotations
 
@@ -37,6 +38,9 @@ def cmd_serve(args: argparse.Namespace) -> None:
         print(f"Switchboard listening on http://{host}:{port}/", flush=True)
         print(f"Admin token (valid {settings.token_ttl_seconds}s):\n{token}", flush=True)
         print(f"Dashboard: http://{host}:{port}/#token={token}", flush=True)
+        if settings.admin_ui:
+            how = "the admin token as password" if not settings.admin_ui_username else "its user"
+            print(f"Admin UI: http://{host}:{port}/admin/ (sign in with {how})", flush=True)
 
     index = workers.worker_index()
     if settings.workers > 1 and index is None:
@@ -76,6 +80,25 @@ def cmd_token(args: argparse.Namespace) -> None:
         sys.exit(f"switchboard: {err}")
 
 
+def cmd_hash_password(args: argparse.Namespace) -> None:
+    """A bcrypt hash for ``admin_ui_password_hash``: the password from stdin when it is not a
+    terminal (``echo -n secret | switchboard hash-password``), else asked for twice."""
+    import getpass
+
+    import bcrypt
+
+    if sys.stdin.isatty():
+        password = getpass.getpass("Admin UI password: ")
+        if getpass.getpass("Again: ") != password:
+            sys.exit("switchboard: the passwords differ")
+    else:
+        password = sys.stdin.read().rstrip("\r\n")
+    secret = password.encode()
+    if not secret or len(secret) > 72:
+        sys.exit("switchboard: a password is 1 to 72 bytes (bcrypt reads no further)")
+    print(bcrypt.hashpw(secret, bcrypt.gensalt(rounds=args.rounds)).decode())
+
+
 def cmd_reset_demo(args: argparse.Namespace) -> None:
     from web.apps.demo import reset_demo_command
 
@@ -111,6 +134,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     add_arguments(reset)
     reset.set_defaults(func=cmd_reset_demo)
+    hashing = commands.add_parser(
+        "hash-password", help="print a bcrypt hash of a password, for admin_ui_password_hash"
+    )
+    hashing.add_argument("--rounds", type=int, default=12, help="bcrypt cost (4 to 31)")
+    hashing.set_defaults(func=cmd_hash_password)
     arguments = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(arguments)
     args.argv = arguments[1:]  # after the command: what a worker is started with

@@ -110,12 +110,18 @@ class Broker(Protocol):
     async def broadcast_with_ack(self, broadcast: Broadcast, timeout: float) -> AckResults: ...
 
 
-def socket_info(session: Session, node: str = "") -> SocketInfo:
+def socket_info(session: Session, node: str = "", *, admin: bool = False) -> SocketInfo:
+    """``admin``: ``data`` also carries ``_admin`` (its connection's id, shortened, and its
+    transport), as Node's Admin UI instrumentation adds it, so the UI sees them for sockets on
+    any node, Node's or ours."""
     hs = session.handshake
     identity = session.identity
     data: dict[str, Any] = {}
     if identity is not None:
         data = {"userId": identity.user_id, "name": identity.name, "role": identity.role}
+    if admin:
+        conn = session.conn
+        data["_admin"] = {"clientId": conn.sid[:12], "transport": conn.transport_name}
     headers = dict(hs.headers) if hs is not None else {}
     query = dict(hs.query) if hs is not None else {}
     issued = hs.issued_at if hs is not None else 0.0
@@ -147,6 +153,7 @@ class LocalBroker:
         self.server_side: dict[str, dict[str, ServerSideHandler]] = {}
         self.recovery = recovery  # with connection state recovery: broadcasts get offsets
         self.published = 0
+        self.admin_fields = False  # fetched sockets carry ``data._admin`` (the Admin UI is on)
 
     def add(self, rooms: Rooms, server_side: dict[str, ServerSideHandler] | None = None) -> None:
         self.directories[rooms.namespace] = rooms
@@ -188,7 +195,8 @@ class LocalBroker:
 
     # --- operations on sockets -----------------------------------------------------------------
     async def fetch_sockets(self, namespace: str, selector: Selector) -> list[SocketInfo]:
-        return [socket_info(s) for s in self.sessions(namespace, selector)]
+        admin = self.admin_fields
+        return [socket_info(s, admin=admin) for s in self.sessions(namespace, selector)]
 
     async def join(self, namespace: str, selector: Selector, rooms: Iterable[str]) -> None:
         names = list(rooms)

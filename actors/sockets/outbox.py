@@ -122,6 +122,10 @@ class Connection(Protocol):
     sid: str
     closed: bool
 
+    @property
+    def transport_name(self) -> str:
+        """The transport it is on now: ``polling`` or ``websocket``."""
+
     def push(self, frame: OutFrame) -> None:
         """Queue ``frame`` without waiting. Past the outbox bound a volatile frame is dropped and
         any other frame ends the connection as a slow consumer."""

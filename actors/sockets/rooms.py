@@ -19,6 +19,7 @@ import trio
 from actors.runtime import Actor, Registry, Reply, SupervisorPolicy, handles
 from actors.sockets.outbox import OutFrame
 from actors.sockets.session import Session
+from actors.sockets.watch import SocketWatcher
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +120,7 @@ class Rooms:
         self.namespace = namespace
         self.sessions: dict[str, Session] = {}
         self.stats = RoomStats()
+        self.watcher: SocketWatcher | None = None  # told of every join and leave (Admin UI)
 
         def make_room(name: str) -> RoomActor:
             return RoomActor(
@@ -135,11 +137,17 @@ class Rooms:
     async def join(self, session: Session, room: str) -> int:
         """Add the session to ``room``; returns the member count after joining."""
         count: int = await self.registry.ask(room, lambda r: JoinRoom(session, r))
-        session.rooms.add(room)
+        if room not in session.rooms:
+            session.rooms.add(room)
+            if self.watcher is not None:
+                self.watcher.joined(self.namespace, room, session.sid)
         return count
 
     async def leave(self, session: Session, room: str) -> int:
-        session.rooms.discard(room)
+        if room in session.rooms:
+            session.rooms.discard(room)
+            if self.watcher is not None:
+                self.watcher.left(self.namespace, room, session.sid)
         if self.registry.get(room) is None:
             return 0
         return await self.registry.ask(room, lambda r: LeaveRoom(session.sid, r))
@@ -147,7 +155,10 @@ class Rooms:
     async def leave_all(self, session: Session) -> None:
         rooms = list(session.rooms)
         session.rooms.clear()
+        watcher = self.watcher
         for room in rooms:
+            if watcher is not None:
+                watcher.left(self.namespace, room, session.sid)
             if self.registry.get(room) is not None:
                 await self.registry.tell(room, LeaveRoom(session.sid))
 

@@ -29,8 +29,9 @@ def _refs(node: Any) -> list[str]:
 
 
 def test_every_route_of_the_app_is_documented(tmp_path: Path) -> None:
-    for test_clock in (True, False):
-        app = create_app(Settings(data_dir=str(tmp_path), test_clock=test_clock), apps.install)
+    for test_clock, admin_ui in ((True, True), (False, False)):
+        settings = Settings(data_dir=str(tmp_path), test_clock=test_clock, admin_ui=admin_ui)
+        app = create_app(settings, apps.install)
         doc = document(app)
         assert doc["openapi"] == "3.1.0"
         documented = {_shape(path): ops for path, ops in doc["paths"].items()}

@@ -9,6 +9,7 @@ explicitly (the visitor analytics read the event log the ingest API appends to).
 from __future__ import annotations
 
 from actors.eventlog.log import EventLog
+from web.apps.admin_ui import AdminUI
 from web.apps.analytics import Analytics
 from web.apps.chat import ChatApp
 from web.apps.dashboard import Dashboard
@@ -29,3 +30,5 @@ def install(runtime: Runtime) -> None:
     Dashboard(runtime)
     if runtime.settings.demo:
         DemoTraffic(runtime)
+    if runtime.settings.admin_ui:
+        AdminUI(runtime)

@@ -7,6 +7,8 @@ parameter, then ``Authorization: Bearer``. Refusals say what was wrong, never mo
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import secrets
 import time
@@ -112,6 +114,33 @@ class Authenticator:
             guilds=frozenset(str(g) for g in guilds),
             expires_at=float(claims["exp"]),
         )
+
+    # --- tokens for one purpose only -----------------------------------------------------------
+    def issue_scoped(self, purpose: str, sub: str, *, ttl_seconds: int, now: float) -> str:
+        """A token that proves ``sub`` for ``purpose`` alone (e.g. an Admin UI sign-in kept
+        across reloads): signed with a key derived from the secret and the purpose, so it is
+        never accepted as an identity token, nor for another purpose."""
+        issued = int(now)
+        claims = {"sub": sub, "purpose": purpose, "iat": issued, "exp": issued + ttl_seconds}
+        return jwt.encode(claims, self._key_for(purpose), algorithm=self.algorithm)
+
+    def verify_scoped(self, purpose: str, token: str) -> tuple[str, float]:
+        """The ``sub`` and expiry of a token from :meth:`issue_scoped` for ``purpose``."""
+        try:
+            claims = jwt.decode(
+                token,
+                self._key_for(purpose),
+                algorithms=[self.algorithm],
+                options={"require": ["exp", "sub"]},
+            )
+        except jwt.InvalidTokenError:
+            raise TokenError("Authentication failed: invalid session") from None
+        if claims.get("purpose") != purpose:
+            raise TokenError("Authentication failed: invalid session")
+        return str(claims["sub"]), float(claims["exp"])
+
+    def _key_for(self, purpose: str) -> bytes:
+        return hmac.new(self._secret.encode(), purpose.encode(), hashlib.sha256).digest()
 
 
 def bearer(headers: Mapping[str, str]) -> str | None:

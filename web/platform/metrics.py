@@ -120,10 +120,22 @@ class SwitchboardCollector(Collector):
         for kind, count in outbox.ENCODED.items():
             out.add_metric([_SOCKETIO_TYPES.get(kind) or _ENGINE_TYPES.get(kind, "other")], count)
         yield out
+        engine = rt.engine.stats
         yield _counter(
-            "switchboard_engine_packets_in",
-            "Engine.IO packets received.",
-            rt.engine.stats.packets_in,
+            "switchboard_engine_packets_in", "Engine.IO packets received.", engine.packets_in
+        )
+        yield _counter(
+            "switchboard_engine_packets_out",
+            "Engine.IO packets queued for clients (a broadcast counts once per member).",
+            engine.packets_out,
+        )
+        yield _counter(
+            "switchboard_engine_bytes_in", "Bytes of Engine.IO packets received.", engine.bytes_in
+        )
+        yield _counter(
+            "switchboard_engine_bytes_out",
+            "Bytes of Engine.IO packets queued for clients.",
+            engine.bytes_out,
         )
         broadcasts = CounterMetricFamily(
             "switchboard_broadcasts", "Broadcasts fanned out, by namespace.", labels=["namespace"]
@@ -150,6 +162,11 @@ class SwitchboardCollector(Collector):
         actors = GaugeMetricFamily(
             "switchboard_actors", "Running actors, by kind.", labels=["kind"]
         )
+        dropped = CounterMetricFamily(
+            "switchboard_actor_dropped_messages",
+            "Messages an actor let go rather than make its sender wait (e.g. Admin UI events).",
+            labels=["kind"],
+        )
         registries = [ns.rooms.registry for ns in rt.namespaces.values()]
         rooms = [actor for registry in registries for actor in registry.actors.values()]
         depth.add_metric(["room"], sum(actor.mailbox_depth for actor in rooms))
@@ -160,9 +177,11 @@ class SwitchboardCollector(Collector):
         for actor_kind, actor in rt.named_actors.items():
             depth.add_metric([actor_kind], actor.mailbox_depth)
             restarts.add_metric([actor_kind], actor.stats.restarts)
+            dropped.add_metric([actor_kind], actor.stats.dropped)
         yield depth
         yield restarts
         yield actors
+        yield dropped
 
     def _backpressure(self) -> Iterator[Metric]:
         engine = self.runtime.engine.stats

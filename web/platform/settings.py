@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import re
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -170,6 +171,44 @@ class Settings:
         2.0,
         "How often a node sends itself a probe through Redis; three missed and its subscription "
         "is restarted.",
+        positive=True,
+    )
+    # --- Socket.IO Admin UI ----------------------------------------------------------------------
+    admin_ui: bool = setting(
+        False,
+        "Serve the Socket.IO Admin UI: its namespace (admin_ui_namespace) and its pinned build "
+        "at /admin/. Sign in with an admin JWT, or with admin_ui_username and its password.",
+    )
+    admin_ui_namespace: str = setting("/admin", "The Admin UI's Socket.IO namespace.")
+    admin_ui_username: str = setting(
+        "", "User name of the UI's sign-in form (with admin_ui_password_hash); empty: JWT only."
+    )
+    admin_ui_password_hash: str = setting(
+        "",
+        "bcrypt hash of that user's password (`switchboard hash-password` makes one).",
+        secret=True,
+    )
+    admin_ui_mode: str = setting(
+        "development",
+        "development: the UI sees every socket, room and received event live; production: "
+        "server figures only (no per-socket traffic for busy servers).",
+        choices=("development", "production"),
+    )
+    admin_ui_readonly: bool = setting(
+        False, "The UI may look but not act (no emit, join, leave or disconnect)."
+    )
+    admin_ui_stats_interval_seconds: float = setting(
+        2.0, "Each node sends the UI its server figures this often.", positive=True
+    )
+    admin_ui_session_seconds: int = setting(
+        86400, "A signed-in UI stays signed in (across reloads) this long.", positive=True
+    )
+    admin_ui_login_attempts_per_minute: int = setting(
+        10, "Sign-in attempts with a password allowed per client address per minute (0: no limit)."
+    )
+    admin_ui_max_queued_events: int = setting(
+        1024,
+        "UI events queued for publishing; beyond it they are dropped (counted), never waited on.",
         positive=True,
     )
     # --- actors -------------------------------------------------------------------------------
@@ -608,7 +647,26 @@ def _demo_needs_a_port(s: Settings) -> None:
         raise ValueError("invalid --demo: the demo traffic needs a fixed --port (not 0)")
 
 
+BCRYPT_HASH = re.compile(r"\$2[aby]?\$\d{2}\$[./A-Za-z0-9]{53}")
+
+
+def _admin_ui_login(s: Settings) -> None:
+    if bool(s.admin_ui_username) != bool(s.admin_ui_password_hash):
+        raise ValueError(
+            "invalid --admin-ui-username: it needs --admin-ui-password-hash, and the other way "
+            "round"
+        )
+    if s.admin_ui_password_hash and not BCRYPT_HASH.fullmatch(s.admin_ui_password_hash):
+        raise ValueError(
+            "invalid --admin-ui-password-hash: expected a bcrypt hash ($2b$12$...; "
+            "`switchboard hash-password` makes one)"
+        )
+    if not s.admin_ui_namespace.startswith("/") or "," in s.admin_ui_namespace:
+        raise ValueError("invalid --admin-ui-namespace: a namespace starts with / (e.g. /admin)")
+
+
 RULES: tuple[Callable[[Settings], None], ...] = (
+    _admin_ui_login,
     _retention_covers_the_views,
     _proxies_parse,
     _one_batch_fits_a_feed_queue,

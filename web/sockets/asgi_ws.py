@@ -142,6 +142,7 @@ async def serve_asgi_websocket(
                     reason = "message too big"
                     break
                 engine.stats.packets_in += 1
+                engine.stats.bytes_in += len(message)
                 await esock.receive(esock.decode(message))
         except ProtocolError as err:
             log.info("closing %s: %s", esock.sid, err)

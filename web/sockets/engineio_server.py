@@ -59,6 +59,9 @@ class EngineStats:
     slow_consumers: int = 0
     upgrades: int = 0
     packets_in: int = 0
+    bytes_in: int = 0  # Engine.IO packets' payload bytes, as the Admin UI counts them
+    packets_out: int = 0  # frames queued for a client (a broadcast counts once per member)
+    bytes_out: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,15 +132,24 @@ class EngineSocket:
             return
         if self.msgpack:
             frame = frame.for_msgpack()
+        server = self.server
         transport = self.transport
-        if transport.queued_bytes + frame.size > self.server.config.max_outbox_bytes:
+        size = frame.size
+        if transport.queued_bytes + size > server.config.max_outbox_bytes:
             if frame.volatile:
-                self.server.stats.dropped_volatile += 1
+                server.stats.dropped_volatile += 1
                 return
-            self.server.stats.slow_consumers += 1
+            server.stats.slow_consumers += 1
             self.close("slow consumer")
             return
+        stats = server.stats
+        stats.packets_out += 1
+        stats.bytes_out += size
         transport.push(frame)
+
+    @property
+    def transport_name(self) -> str:
+        return self.transport.name
 
     def close(self, reason: str, *, notify: bool = True) -> None:
         """End the session. ``notify`` sends an Engine.IO CLOSE where the transport can."""
@@ -192,6 +204,7 @@ class EngineSocket:
                 return
             self.server.stats.packets_in += 1
             await self.receive(packet)
+        self.server.stats.bytes_in += len(body)
 
     # --- upgrade -----------------------------------------------------------------------------
     def upgrade_step(self, ws: Transport, packet: Packet) -> bool:
@@ -209,6 +222,8 @@ class EngineSocket:
                 ws.push(frame)
             self.upgrading = False
             self.server.stats.upgrades += 1
+            if self.server.on_upgrade is not None:
+                self.server.on_upgrade(self)
             return True
         raise ProtocolError(f"unexpected {packet.type.name} packet during upgrade")
 
@@ -300,6 +315,8 @@ class EngineServer:
         self.sockets: dict[str, EngineSocket] = {}
         self.open_by_address: dict[str, int] = {}  # sessions held open per client address
         self.stats = EngineStats()
+        # told when a polling session has switched to WebSocket (the Admin UI shows it)
+        self.on_upgrade: Callable[[EngineSocket], None] | None = None
         self.ping_timers = TimerQueue(config.ping_interval_ms / 1000, self._ping_due)
         self.pong_timers = TimerQueue(config.ping_timeout_ms / 1000, self._pong_due)
         self.connect_timers = TimerQueue(config.connect_timeout_ms / 1000, self._connect_due)

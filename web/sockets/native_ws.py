@@ -380,7 +380,9 @@ class NativeEndpoint:
             if kind is websocket.TextMessage or kind is websocket.BinaryMessage:
                 if esock.closed:
                     return True
-                esock.server.stats.packets_in += 1
+                stats = esock.server.stats
+                stats.packets_in += 1
+                stats.bytes_in += len(event.data)
                 await esock.receive(esock.decode(event.data))
             elif kind is websocket.Ping:
                 transport.push_bytes(websocket.frame_pong(event.payload))

@@ -25,6 +25,7 @@ from actors.sockets.outbox import OutFrame
 from actors.sockets.recovery import KeptSession, RecoveryLog, Restored, new_pid
 from actors.sockets.rooms import Rooms
 from actors.sockets.session import Session, event_frame
+from actors.sockets.watch import SocketWatcher
 from actors.timers import DeadlineQueue
 from protocol import engineio, msgpack_parser, socketio
 from protocol.errors import ProtocolError
@@ -95,6 +96,14 @@ class SocketIOServer:
         # a session is ended when its token expires, at that moment
         self.expiries = DeadlineQueue(self.clock, self._token_expired)
         self.nursery: Any = None
+        self.watcher: SocketWatcher | None = None
+
+    def watch(self, watcher: SocketWatcher) -> None:
+        """Tell ``watcher`` of every connect, disconnect, join, leave and event, on every
+        namespace (once started; see :mod:`actors.sockets.watch`)."""
+        self.watcher = watcher
+        for ns in self.namespaces.values():
+            ns.rooms.watcher = watcher
 
     async def start(self, nursery: Any) -> None:
         """Mount every namespace on its rooms and start the namespaces' own actors."""
@@ -261,6 +270,8 @@ class SocketIOConnection:
             await self._resume(ns, session, restored)
         if session.identity is not None and session.identity.expires_at is not None:
             self.server.expiries.add(session.identity.expires_at, session)
+        if self.server.watcher is not None:
+            self.server.watcher.connected(session)
         for on_connect in ns.on_connect:
             await self._guarded(on_connect(session), session, "connect handler")
 
@@ -334,6 +345,8 @@ class SocketIOConnection:
         stats.events_in += 1
         args: list[Any] = packet.data
         event = args[0]
+        if self.server.watcher is not None:
+            self.server.watcher.received(session, args)
         spec = ns.events.get(event)
         if spec is None:  # no listener: ignored, as in Node
             stats.unknown_events += 1
@@ -392,6 +405,8 @@ class SocketIOConnection:
         ns.rooms.sessions.pop(session.sid, None)
         session.disconnected()
         await ns.rooms.leave_all(session)
+        if self.server.watcher is not None:
+            self.server.watcher.disconnected(session, reason)
         for on_disconnect in ns.on_disconnect:
             await self._guarded(on_disconnect(session), session, "disconnect handler")
 

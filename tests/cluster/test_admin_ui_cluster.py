@@ -1,0 +1,64 @@
+"""The Admin UI in a cluster: signed in on one node, it sees and acts on every node."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+
+from tests.admin_ui.helpers import PASSWORD_HASH, SECRET, admin, run, user
+from tests.admin_ui.helpers import READY as PRODUCT_READY
+from tests.conftest import ServerProcess
+
+from .conftest import RedisServer
+
+
+def product_node(redis: RedisServer, node_id: str) -> ServerProcess:
+    return ServerProcess(
+        "tests/product_server.py",
+        "--data-dir", tempfile.mkdtemp(prefix="admin-cluster-"),
+        "--jwt-secret", SECRET,
+        "--log-level", "warning",
+        "--redis-url", redis.url,
+        "--node-id", node_id,
+        "--admin-ui", "true",
+        "--admin-ui-username", "ops",
+        "--admin-ui-password-hash", PASSWORD_HASH,
+        "--admin-ui-stats-interval-seconds", "0.2",
+        "--cluster-node-lease-seconds", "1.5",
+        "--cluster-probe-interval-seconds", "0.3",
+        ready_marker=PRODUCT_READY,
+    )  # fmt: skip
+
+
+def test_the_ui_sees_and_acts_on_every_node(
+    redis: RedisServer, start: Callable[[ServerProcess], ServerProcess]
+) -> None:
+    one = start(product_node(redis, "node-one"))
+    two = start(product_node(redis, "node-two"))
+
+    async def scenario() -> None:
+        early = await user(two.url, "early")  # there before the UI signs in
+        ops = await admin(one.url)
+        (sockets,) = await ops.next("all_sockets")
+        assert early.sid in {s["id"] for s in sockets}
+        seen = next(s for s in sockets if s["id"] == early.sid)
+        assert seen["transport"] == "websocket" and seen["clientId"]  # from the other node
+        servers: set[str] = set()
+        while servers != {"node-one", "node-two"}:
+            (stats,) = await ops.next("server_stats")
+            servers.add(stats["serverId"])
+        late = await user(two.url, "late")
+        await ops.next_where("socket_connected", lambda a: a[0]["id"] == late.sid)
+        await ops.emit("join", "/", "vip", late.sid)
+        await ops.next_where("room_joined", lambda a: a[1:3] == ("vip", late.sid))
+        await ops.emit("emit", "/", "vip", "notice", "from the UI")
+        assert await late.next("notice") == ("from the UI",)
+        late_sid = late.sid
+        await ops.emit("_disconnect", "/", False, late_sid)
+        await late.disconnected.wait()
+        await ops.next_where("socket_disconnected", lambda a: a[1] == late_sid)
+        assert not early.disconnected.is_set()
+        for client in (early, ops):
+            await client.close()
+
+    run(scenario, timeout=60)
