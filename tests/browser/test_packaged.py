@@ -50,6 +50,15 @@ class InstalledServer(ServerProcess):
         ]
 
 
+ADMIN_UI_FILES = (
+    "",
+    "js/app.0d7d7845.js",
+    "css/chunk-vendors.9f55d012.css",
+    "mdi/css/materialdesignicons.min.css",
+    "mdi/fonts/materialdesignicons-webfont.woff2",
+)
+
+
 def test_pip_install_gives_a_working_dashboard_without_node(
     browser_page: Page, tmp_path: Path
 ) -> None:
@@ -66,12 +75,15 @@ def test_pip_install_gives_a_working_dashboard_without_node(
 
     home = tmp_path / "home"
     home.mkdir()
-    server = InstalledServer(venv, *server_flags(tmp_path / "data"), cwd=home)
+    server = InstalledServer(venv, *server_flags(tmp_path / "data"), "--admin-ui", "true", cwd=home)
     with server:
         for bundle in ("/socket.io/socket.io.min.js", "/static/vendor/chart.umd.min.js"):
             answer = httpx.get(f"{server.url}{bundle}", timeout=10)
             assert answer.status_code == 200, bundle
             assert answer.headers["content-type"].startswith("text/javascript"), bundle
+        for admin_file in ADMIN_UI_FILES:  # the Admin UI's build ships in the package too
+            answer = httpx.get(f"{server.url}/admin/{admin_file}", timeout=10)
+            assert answer.status_code == 200, admin_file
         page = browser_page
         errors: list[str] = []
         page.on("pageerror", lambda err: errors.append(str(err)))
