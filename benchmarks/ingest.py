@@ -1,39 +1,42 @@
 """Ingest benchmark: events per second committed through ``POST /api/events/batch``.
 
-Every answered request is a committed batch (the server answers only after the group commit), so
-committed events/s = answered events / elapsed time. ``--concurrency`` clients each post batches of
-``--batch`` events back to back for ``--seconds``; the figure is printed with request latencies,
-then checked against the server's own count (``totalEvents``).
+Every answered request is a committed batch (the servers answer only after the commit), so
+committed events/s = accepted events / elapsed time. ``--concurrency`` clients each post batches
+of ``--batch`` events back to back on one keep-alive connection for ``--seconds``; the figure
+comes with request latencies and is checked against the server's own count (``totalEvents`` of
+``GET /api/metrics/dashboard``).
 
-Against a running server (start it with ``--ingest-rate-per-ip-per-minute 0``, since every request
-comes from one address)::
+The requests are prebuilt bytes, written and read from one epoll loop (no HTTP client library in
+the measured phase), so the generator's cost per request is a few system calls.
 
-    python -m benchmarks.ingest --url http://127.0.0.1:8000 --token <JWT>
+Without ``--url``/``--port`` it starts the server itself (``--server switchboard``: ``switchboard
+serve``; ``--server node-app``: the Node application peer) with a fresh data folder and stops it
+afterwards. Against a running server (Switchboard: start it with
+``--ingest-rate-per-ip-per-minute 0``, since every request comes from one address)::
 
-Without ``--url`` it starts ``switchboard serve`` itself on a free port with a fresh data folder
-and stops it afterwards.
+    python -m benchmarks.ingest [--server node-app] [--batch 1000] [--concurrency 4]
+    python -m benchmarks.ingest --url http://127.0.0.1:8000 --token <JWT> [--server-pid PID]
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import os
+import select
 import socket
-import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import msgspec
 
-SECRET = "benchmark-secret-0123456789abcdef0123"
+from benchmarks.cpu import Meter
+
 COUNTRIES = ("US", "EG", "IN", "FR", "DE", "BR", "JP", "GB")
 DEVICES = ("mobile", "web", "tablet")
 NAMES = ("pageview", "login", "click", "purchase", "signup")
+ACCEPTED = b'"accepted":'
 
 
 def make_batch(client: int, n: int, size: int) -> bytes:
@@ -70,114 +73,183 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(p / 100.0 * len(ordered)))]
 
 
-async def total_events(url: str, token: str) -> int:
-    async with httpx.AsyncClient(timeout=30) as http:
-        answer = await http.get(
-            url + "/api/metrics/dashboard", headers={"Authorization": f"Bearer {token}"}
-        )
-        answer.raise_for_status()
-        return int(answer.json()["totalEvents"])
-
-
-async def bench(url: str, token: str, batch: int, seconds: float, concurrency: int) -> None:
-    bodies = [[make_batch(c, n, batch) for n in range(8)] for c in range(concurrency)]
-    latencies: list[float] = []
-    committed = 0
-    failures = 0
-    start_count = await total_events(url, token)
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as http:
-        headers = {"Content-Type": "application/json"}
-        # warm-up: one request per client
-        for c in range(concurrency):
-            (await http.post("/api/events/batch", content=bodies[c][0], headers=headers))
-        warm = concurrency * batch
-        deadline = time.perf_counter() + seconds
-
-        async def client(c: int) -> None:
-            nonlocal committed, failures
-            n = 0
-            while time.perf_counter() < deadline:
-                sent = time.perf_counter()
-                answer = await http.post(
-                    "/api/events/batch", content=bodies[c][n % 8], headers=headers
-                )
-                latencies.append((time.perf_counter() - sent) * 1000.0)
-                if answer.status_code == 200:
-                    committed += int(answer.json()["data"]["accepted"])
-                else:
-                    failures += 1
-                n += 1
-
-        started = time.perf_counter()
-        await asyncio.gather(*(client(c) for c in range(concurrency)))
-        elapsed = time.perf_counter() - started
-    counted = await total_events(url, token) - start_count
-    rate = committed / elapsed
-    print(f"ingest: {committed} events in {len(latencies)} batches of {batch} over {elapsed:.1f}s")
-    print(
-        f"ingest: {rate:,.0f} events/s committed ({concurrency} clients); batch latency "
-        f"p50 {percentile(latencies, 50):.1f} ms, p99 {percentile(latencies, 99):.1f} ms; "
-        f"{failures} refused"
+def total_events(url: str, token: str) -> int:
+    answer = httpx.get(
+        url + "/api/metrics/dashboard", headers={"Authorization": f"Bearer {token}"}, timeout=30
     )
-    print(f"ingest: the server counts {counted - warm} new events (expected {committed})")
-    summary = {
+    answer.raise_for_status()
+    return int(answer.json()["totalEvents"])
+
+
+class Connection:
+    """One keep-alive HTTP/1.1 connection posting prebuilt requests."""
+
+    __slots__ = ("inbox", "n", "out", "requests", "sent_at", "sock")
+
+    def __init__(self, host: str, port: int, requests: list[bytes]) -> None:
+        self.sock = socket.create_connection((host, port))
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock.setblocking(False)
+        self.requests = requests
+        self.n = 0
+        self.out = memoryview(b"")
+        self.inbox = b""
+        self.sent_at = 0.0
+
+    def next_request(self, now: float) -> None:
+        self.out = memoryview(self.requests[self.n % len(self.requests)])
+        self.n += 1
+        self.sent_at = now
+
+    def write(self) -> bool:
+        """Send what the socket takes; True once the request is all out."""
+        try:
+            sent = self.sock.send(self.out)
+        except BlockingIOError:
+            return False
+        self.out = self.out[sent:]
+        return not self.out
+
+    def response(self) -> tuple[int, bytes] | None:
+        """The status and body of a complete response in the inbox, removed from it."""
+        head_end = self.inbox.find(b"\r\n\r\n")
+        if head_end < 0:
+            return None
+        head = self.inbox[:head_end].lower()
+        at = head.find(b"content-length:")
+        if at < 0:
+            raise ConnectionError("a response without Content-Length")
+        line_end = head.find(b"\r\n", at)
+        length = int(head[at + 15 : line_end if line_end >= 0 else len(head)])
+        end = head_end + 4 + length
+        if len(self.inbox) < end:
+            return None
+        status = int(self.inbox[9:12])
+        body, self.inbox = self.inbox[head_end + 4 : end], self.inbox[end:]
+        return status, body
+
+
+def ingest_phase(connections: list[Connection], seconds: float) -> dict[str, Any]:
+    """Each connection posts, waits for the answer, posts again; until ``seconds`` have passed
+    and every answer is in."""
+    poller = select.epoll()
+    by_fd = {c.sock.fileno(): c for c in connections}
+    latencies: list[float] = []
+    committed = refused = 0
+    perf = time.perf_counter
+    started = perf()
+    deadline = started + seconds
+    waiting = len(connections)
+    for c in connections:
+        c.next_request(started)
+        flags = select.EPOLLIN if c.write() else select.EPOLLIN | select.EPOLLOUT
+        poller.register(c.sock.fileno(), flags)
+    try:
+        while waiting and perf() < deadline + 60:
+            for fd, events in poller.poll(0.2):
+                c = by_fd[fd]
+                if events & select.EPOLLOUT and c.write():
+                    poller.modify(fd, select.EPOLLIN)
+                if not events & select.EPOLLIN:
+                    continue
+                try:
+                    data = c.sock.recv(262144)
+                except BlockingIOError:
+                    continue
+                if not data:
+                    raise ConnectionError("the server closed a connection")
+                c.inbox += data
+                answer = c.response()
+                if answer is None:
+                    continue
+                now = perf()
+                latencies.append((now - c.sent_at) * 1000.0)
+                status, body = answer
+                at = body.find(ACCEPTED)
+                if status == 200 and at >= 0:
+                    at += len(ACCEPTED)
+                    committed += int(body[at : body.index(b",", at)])
+                else:
+                    refused += 1
+                if now >= deadline:
+                    waiting -= 1
+                    continue
+                c.next_request(now)
+                if not c.write():
+                    poller.modify(fd, select.EPOLLIN | select.EPOLLOUT)
+    finally:
+        poller.close()
+    elapsed = perf() - started
+    return {"committed": committed, "refused": refused, "latencies": latencies, "elapsed": elapsed}
+
+
+def request_bytes(host: str, port: int, body: bytes) -> bytes:
+    head = (
+        f"POST /api/events/batch HTTP/1.1\r\nHost: {host}:{port}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+def bench(
+    url: str, token: str, batch: int, seconds: float, concurrency: int, server_pid: int = 0
+) -> dict[str, Any]:
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    requests = [
+        [request_bytes(host, port, make_batch(c, n, batch)) for n in range(8)]
+        for c in range(concurrency)
+    ]
+    start_count = total_events(url, token)
+    connections = [Connection(host, port, r) for r in requests]
+    warm = ingest_phase(connections, 0.0)  # one request per connection, not measured
+    meter = Meter(server_pid)
+    meter.start()
+    run = ingest_phase(connections, seconds)
+    shares = meter.stop()
+    for c in connections:
+        c.sock.close()
+    counted = total_events(url, token) - start_count - warm["committed"]
+    latencies, committed = run["latencies"], run["committed"]
+    rate = committed / run["elapsed"]
+    print(f"ingest: {committed} events in {len(latencies)} batches of {batch}", file=sys.stderr)
+    print(f"ingest: the server counts {counted} new events (expected {committed})", file=sys.stderr)
+    return {
         "events_per_s": rate,
         "batch_p50_ms": percentile(latencies, 50),
         "batch_p99_ms": percentile(latencies, 99),
-        "refused": failures,
-        "server_count_matches": counted - warm == committed,
+        "refused": float(run["refused"]),
+        "server_count_matches": counted == committed,
+        **shares,
     }
-    print(msgspec.json.encode(summary).decode(), flush=True)  # last line: for benchmarks.run
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def main() -> None:
+    from benchmarks.apps import token
+    from benchmarks.run import APP_SERVERS, RunningServer
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--server", default="switchboard", choices=list(APP_SERVERS))
     parser.add_argument("--url", help="a running server (default: start one)")
-    parser.add_argument("--token", help="JWT for reading the dashboard (with --url)")
+    parser.add_argument("--port", type=int, default=0, help="a running server on 127.0.0.1")
+    parser.add_argument("--token", help="JWT for reading the dashboard (default: the bench one)")
+    parser.add_argument("--server-pid", type=int, default=0, help="with --url/--port: its CPU")
     parser.add_argument("--batch", type=int, default=1000, help="events per request")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--concurrency", type=int, default=4)
     args = parser.parse_args()
-    if args.url:
-        if not args.token:
-            sys.exit("--token is needed with --url (switchboard token --sub bench --role admin)")
-        asyncio.run(bench(args.url.rstrip("/"), args.token, args.batch, args.seconds,
-                          args.concurrency))  # fmt: skip
-        return
-    from web.platform.auth import Authenticator
-
-    port = free_port()
-    with tempfile.TemporaryDirectory() as data:
-        command = [
-            sys.executable, "-m", "web.cli", "serve", "--port", str(port),
-            "--data-dir", str(Path(data) / "data"), "--jwt-secret", SECRET,
-            "--ingest-rate-per-ip-per-minute", "0", "--log-level", "warning",
-        ]  # fmt: skip
-        root = Path(__file__).resolve().parent.parent
-        env = {**os.environ, "PYTHONPATH": str(root)}
-        server = subprocess.Popen(command, cwd=root, env=env, stdout=subprocess.PIPE, text=True)
+    figures = (args.batch, args.seconds, args.concurrency)
+    jwt = args.token or token("bench", role="admin")
+    url = args.url.rstrip("/") if args.url else f"http://127.0.0.1:{args.port}" if args.port else ""
+    if url:
+        result = bench(url, jwt, *figures, server_pid=args.server_pid)
+    else:
+        server = RunningServer(APP_SERVERS[args.server])
         try:
-            assert server.stdout is not None
-            for line in server.stdout:
-                if "Switchboard listening on" in line:
-                    break
-            else:
-                sys.exit("the server did not start")
-            token = Authenticator(SECRET).issue("bench", role="admin")
-            asyncio.run(
-                bench(f"http://127.0.0.1:{port}", token, args.batch, args.seconds,
-                      args.concurrency)
-            )  # fmt: skip
+            result = bench(f"http://127.0.0.1:{server.port}", jwt, *figures, server.proc.pid)
         finally:
-            server.terminate()
-            server.wait(timeout=10)
+            server.stop()
+    print(msgspec.json.encode(result).decode(), flush=True)  # last line: for benchmarks.run
 
 
 if __name__ == "__main__":

@@ -3,24 +3,25 @@
 No client library in the way: each simulated client is one TCP stream and one reader task; frames
 are built by hand (masked with a zero key, which RFC 6455 allows and which leaves the payload as
 is), and server frames are parsed with a minimal parser. Latencies use ``time.perf_counter``
-(CLOCK_MONOTONIC), comparable across processes on one machine. The generator measures its own CPU
-time so a reader can tell when it, not the server, is the bottleneck.
+(CLOCK_MONOTONIC), comparable across processes on one machine. Each measured phase reports both
+sides' CPU shares (:class:`benchmarks.cpu.Meter`), so a reader can tell when the generator, not the
+server, is the bottleneck.
 """
 
 from __future__ import annotations
 
 import base64
 import os
-import resource
 import select
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
 import trio
+
+from benchmarks.cpu import Meter
 
 _encode = msgspec.json.encode
 _decode = msgspec.json.decode
@@ -39,11 +40,6 @@ def client_frame(payload: bytes, opcode: int = 1) -> bytes:
 
 
 PONG = client_frame(b"3")
-
-
-def cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 def split_text_frames(buf: bytes) -> tuple[list[bytes], bytes]:
@@ -179,19 +175,6 @@ class Client:
             self.open_packet = packet
 
 
-@dataclass
-class Result:
-    scenario: str
-    server: str
-    figures: dict[str, float] = field(default_factory=dict)
-    loadgen_cpu_share: float = 0.0
-
-    def line(self) -> str:
-        figs = ", ".join(f"{k}={v:,.1f}" for k, v in self.figures.items())
-        share = f"{self.loadgen_cpu_share:.0%}"
-        return f"{self.server:>22} {self.scenario:<16} {figs} (loadgen cpu {share})"
-
-
 def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -244,6 +227,12 @@ async def connected_clients(
             for client in clients:
                 await client.emit_with_ack("join", join)
         nursery.cancel_scope.cancel()  # stop the trio readers; the sockets stay open
+    return await detach(clients)
+
+
+async def detach(clients: list[Client]) -> list[FrameReader]:
+    """The clients' sockets as plain non-blocking sockets for an epoll pump (their trio readers
+    must be stopped first); what a client had buffered goes with it."""
     readers = []
     for client in clients:
         sock = socket.socket(fileno=os.dup(client.stream.socket.fileno()))
@@ -253,7 +242,7 @@ async def connected_clients(
     return readers
 
 
-def _pump(
+def pump(
     readers: list[FrameReader],
     on_text: Callable[[FrameReader, bytes, float], None],
     until: Callable[[], bool],
@@ -289,7 +278,11 @@ def _pump(
 
 
 def fanout_phase(
-    readers: list[FrameReader], broadcasts: int, in_flight: int, timeout: float = 120.0
+    readers: list[FrameReader],
+    broadcasts: int,
+    in_flight: int,
+    timeout: float = 120.0,
+    meter: Meter | None = None,
 ) -> dict[str, float]:
     """readers[0] publishes; at most ``in_flight`` broadcasts not yet delivered to everyone."""
     clients = len(readers)
@@ -321,20 +314,22 @@ def fanout_phase(
             state["outstanding"] -= 1
             publish()
 
-    cpu_started = cpu_seconds()
+    meter = meter or Meter()
+    meter.start()
     publish()
-    elapsed = _pump(readers, on_text, lambda: state["delivered"] >= clients * broadcasts, timeout)
-    cpu = cpu_seconds() - cpu_started
+    elapsed = pump(readers, on_text, lambda: state["delivered"] >= clients * broadcasts, timeout)
     return {
         "deliveries_per_s": state["delivered"] / elapsed,
         "p50_ms": percentile(latencies, 0.5) * 1000,
         "p99_ms": percentile(latencies, 0.99) * 1000,
         "delivered": float(state["delivered"]),
-        "loadgen_cpu_share": cpu / elapsed,
+        **meter.stop(),
     }
 
 
-def echo_phase(readers: list[FrameReader], seconds: float) -> dict[str, float]:
+def echo_phase(
+    readers: list[FrameReader], seconds: float, meter: Meter | None = None
+) -> dict[str, float]:
     """Every client: ``echo`` with an ack, wait for it, again, for ``seconds``."""
     body = _encode(["echo", {"hello": "world", "n": 42}])
     sent_at: dict[FrameReader, float] = {}
@@ -352,17 +347,17 @@ def echo_phase(readers: list[FrameReader], seconds: float) -> dict[str, float]:
             rtts.append(now - sent_at[reader])
             send(reader, now)
 
-    cpu_started = cpu_seconds()
+    meter = meter or Meter()
+    meter.start()
     for reader in readers:
         send(reader, time.perf_counter())
     deadline = time.perf_counter() + seconds
-    elapsed = _pump(readers, on_text, lambda: time.perf_counter() >= deadline, seconds + 5)
-    cpu = cpu_seconds() - cpu_started
+    elapsed = pump(readers, on_text, lambda: time.perf_counter() >= deadline, seconds + 5)
     return {
         "acks_per_s": len(rtts) / elapsed,
         "p50_ms": percentile(rtts, 0.5) * 1000,
         "p99_ms": percentile(rtts, 0.99) * 1000,
-        "loadgen_cpu_share": cpu / elapsed,
+        **meter.stop(),
     }
 
 
@@ -374,48 +369,55 @@ async def fanout(
     broadcasts: int = 200,
     in_flight: int = 1,
     other_ports: tuple[int, ...] = (),
+    server_pid: int = 0,
 ) -> dict[str, float]:
     """With ``other_ports`` (the other nodes of a cluster) the members are spread evenly over
-    every port; the publisher is on ``port``."""
+    every port; the publisher is on ``port``. ``server_pid``: whose CPU share to report."""
     ports = (port, *other_ports)
     readers: list[FrameReader] = []
     for i, at in enumerate(ports):
         share = clients // len(ports) + (1 if i < clients % len(ports) else 0)
         readers += await connected_clients(host, at, share, join="bench")
     try:
-        return await trio.to_thread.run_sync(fanout_phase, readers, broadcasts, in_flight)
+        return await trio.to_thread.run_sync(
+            fanout_phase, readers, broadcasts, in_flight, 120.0, Meter(server_pid)
+        )
     finally:
         for reader in readers:
             reader.sock.close()
 
 
 async def echo(
-    host: str, port: int, *, clients: int = 100, seconds: float = 10.0
+    host: str, port: int, *, clients: int = 100, seconds: float = 10.0, server_pid: int = 0
 ) -> dict[str, float]:
     readers = await connected_clients(host, port, clients)
     try:
-        return await trio.to_thread.run_sync(echo_phase, readers, seconds)
+        return await trio.to_thread.run_sync(echo_phase, readers, seconds, Meter(server_pid))
     finally:
         for reader in readers:
             reader.sock.close()
 
 
 async def connect(
-    host: str, port: int, *, clients: int = 1000, concurrency: int = 200
+    host: str, port: int, *, clients: int = 1000, concurrency: int = 200, server_pid: int = 0
 ) -> dict[str, float]:
     """Open ``clients`` connections (each joins ``/``); report rate and server RSS per conn."""
+    meter = Meter(server_pid)
     async with trio.open_nursery() as nursery:
         probe = (await open_clients(host, port, 1, 1, nursery))[0]
         rss_before = float((await probe.emit_with_ack("rss"))[0])
         started = time.perf_counter()
+        meter.start()
         await open_clients(host, port, clients, concurrency, nursery)
         elapsed = time.perf_counter() - started
+        shares = meter.stop()
         rss_after = float((await probe.emit_with_ack("rss"))[0])
         nursery.cancel_scope.cancel()
     return {
         "connects_per_s": clients / elapsed,
         "seconds_to_all": elapsed,
         "kib_per_conn": (rss_after - rss_before) / clients / 1024,
+        **shares,
     }
 
 
@@ -445,17 +447,25 @@ def _fanout_worker(host: str, port: int, count: int, pipe: Any) -> None:
         if seen[i] == count:
             pipe.send(i)
 
-    cpu_started = cpu_seconds()
-    _pump(readers, on_text, lambda: state["delivered"] >= count * broadcasts, 120.0)
-    pipe.send(("result", latencies, state["delivered"], cpu_seconds() - cpu_started))
+    pump(readers, on_text, lambda: state["delivered"] >= count * broadcasts, 120.0)
+    pipe.send(("result", latencies, state["delivered"]))
+    pipe.recv()  # stay alive until the coordinator has read this process's CPU time
     for reader in readers:
         reader.sock.close()
 
 
 def fanout_processes(
-    host: str, port: int, *, clients: int, broadcasts: int, in_flight: int, procs: int
+    host: str,
+    port: int,
+    *,
+    clients: int,
+    broadcasts: int,
+    in_flight: int,
+    procs: int,
+    server_pid: int = 0,
 ) -> dict[str, float]:
-    """:func:`fanout` with the members spread over ``procs`` processes (this one publishes)."""
+    """:func:`fanout` with the members spread over ``procs`` processes (this one publishes); the
+    generator's CPU share sums them all."""
     import multiprocessing
 
     context = multiprocessing.get_context("spawn")
@@ -466,8 +476,11 @@ def fanout_processes(
         process = context.Process(target=_fanout_worker, args=(host, port, share, theirs))
         process.start()
         workers.append((process, ours))
-    for _, pipe in workers:
+    meter = Meter(server_pid)
+    for process, pipe in workers:
         assert pipe.recv() == "ready"
+        assert process.pid is not None
+        meter.add_generator(process.pid)
     own = clients - share * (procs - 1)
     readers = trio.run(connected_clients, host, port, own, "bench")
     for _, pipe in workers:
@@ -512,14 +525,20 @@ def fanout_processes(
     pipes = {pipe.fileno(): pipe for _, pipe in workers}
     for fd in [*by_fd, *pipes]:
         poller.register(fd, select.EPOLLIN)
-    cpu_started = cpu_seconds()
+    meter.start()
     started = time.perf_counter()
     deadline = started + 120
     publish()
+    results: dict[int, Any] = {}  # a worker that has all its deliveries sends its result early
     while state["done"] < broadcasts and time.perf_counter() < deadline:
         for fd, _ in poller.poll(0.2):
             if fd in pipes:
-                share_done(pipes[fd].recv())
+                message = pipes[fd].recv()
+                if isinstance(message, tuple):
+                    results[fd] = message
+                    poller.unregister(fd)
+                else:
+                    share_done(message)
                 continue
             reader = by_fd[fd]
             try:
@@ -533,17 +552,17 @@ def fanout_processes(
                 else:
                     on_text(reader, text, now)
     elapsed = time.perf_counter() - started
-    cpu = cpu_seconds() - cpu_started
+    shares = meter.stop()
     poller.close()
     delivered = state["delivered"]
     for process, pipe in workers:
-        message = pipe.recv()
-        while not (isinstance(message, tuple) and message[0] == "result"):
+        message = results.get(pipe.fileno()) or pipe.recv()
+        while not isinstance(message, tuple):
             message = pipe.recv()
-        _, worker_latencies, worker_delivered, worker_cpu = message
+        _, worker_latencies, worker_delivered = message
         latencies.extend(worker_latencies)
         delivered += worker_delivered
-        cpu += worker_cpu
+        pipe.send("bye")
         process.join(10)
     for reader in readers:
         reader.sock.close()
@@ -552,6 +571,5 @@ def fanout_processes(
         "p50_ms": percentile(latencies, 0.5) * 1000,
         "p99_ms": percentile(latencies, 0.99) * 1000,
         "delivered": float(delivered),
-        "loadgen_cpu_share": cpu / elapsed,
-        "loadgen_procs": float(procs),
+        **shares,
     }

@@ -1,11 +1,29 @@
 """The benchmark harness: Switchboard (native and ASGI-only paths) side by side with
-python-socketio and Node's socket.io, same machine, same run, same load generator.
+python-socketio and Node's socket.io on the protocol scenarios, and Switchboard's full server beside
+the Node application peer on the application scenarios (``chat``, ``ingest``): same machine, same
+run, same load generator.
 
-    python -m benchmarks.run [--runs 3] [--servers ...] [--scenarios ...]     (make bench)
+    python -m benchmarks.run [--runs 3] [--servers ...] [--scenarios ...] [--pin auto|off|SPEC]
 
-Each server is started on a free port and stopped after its scenarios; each scenario run is a
-fresh generator process (``benchmarks.scenario``). Prints a table of medians (min–max) with the
-ratio against python-socketio, and appends every raw result as a JSON line to
+``make bench`` runs every scenario with every server that can run it: the protocol scenarios
+(connect, fan-out, echo, idle) on ``switchboard``, ``switchboard-asgi``, ``python-socketio`` and
+``node-socketio``; ``chat`` and ``ingest`` on ``switchboard`` (``switchboard serve``) and
+``node-app`` (``benchmarks/peers/node/app.js``); the two-node fan-out on Switchboard and Node
+clusters. Each server is started on a free port and stopped after its scenarios; each scenario
+run is a fresh generator process (``benchmarks.scenario``, ``benchmarks.chat``,
+``benchmarks.ingest``), whose measured phase reads its sockets from one epoll loop.
+
+Pinning (``--pin``, :mod:`benchmarks.cpu`): by default (``auto``, on a machine with two cores or
+more) every thread of the server runs on the first usable core and the generator, all its
+processes, on the others, so the figure measures a server on one core, not two processes fighting
+for the same cores. ``--pin server=0,generator=1-3`` chooses the cores; ``--pin off`` is the
+unpinned mode (both sides on every core). The two-node cluster scenarios always run unpinned.
+
+Every result carries each side's CPU share over the measured phase (server: its process, all
+threads; generator: its processes summed; 1.0 = one core) and ``limit``, the side that was
+saturated (:func:`benchmarks.cpu.limit_of`). Prints a table of medians (min–max) with the ratio of
+Switchboard against each peer (a figure marked † was generator-limited in most runs: the server
+can do at least that much), a table of CPU shares, and appends every raw result as a JSON line to
 ``benchmarks/results/<timestamp>.jsonl`` (git-ignored). Loopback only; every scenario is bounded
 in count and time.
 """
@@ -16,40 +34,66 @@ import argparse
 import datetime
 import os
 import platform
+import shutil
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import msgspec
 
+from benchmarks import apps
+from benchmarks.apps import free_port
+from benchmarks.cpu import Pinning, cores_of, limit_of, parse_pinning, pin_process
+
 RESULTS = Path(__file__).resolve().parent / "results"
 ROOT = Path(__file__).resolve().parent.parent
+NODE_PEER_MODULES = ROOT / "benchmarks" / "peers" / "node" / "node_modules"
 
 
 @dataclass(frozen=True)
 class ServerSpec:
     name: str
-    command: tuple[str, ...]
+    command: Callable[[int, str], list[str]]  # (port, data folder) -> argv
+    ready: str = "ready on"  # what the server prints once it listens
+    node_module: str = ""  # the npm package it needs (skipped without it)
+
+
+def _protocol(*argv: str) -> Callable[[int, str], list[str]]:
+    return lambda port, data: [*argv, "--port", str(port)]
 
 
 SERVERS = {
-    "switchboard": ServerSpec("switchboard", (sys.executable, "-m", "benchmarks.server")),
+    "switchboard": ServerSpec("switchboard", _protocol(sys.executable, "-m", "benchmarks.server")),
     "switchboard-asgi": ServerSpec(
-        "switchboard-asgi", (sys.executable, "-m", "benchmarks.server", "--asgi-only")
+        "switchboard-asgi", _protocol(sys.executable, "-m", "benchmarks.server", "--asgi-only")
     ),
     "python-socketio": ServerSpec(
-        "python-socketio", (sys.executable, "-m", "benchmarks.peers.python_socketio_server")
+        "python-socketio",
+        _protocol(sys.executable, "-m", "benchmarks.peers.python_socketio_server"),
     ),
     # socket.io 4.8.1 pinned in benchmarks/peers/node/package.json (`make bench` runs npm ci)
-    "node-socketio": ServerSpec("node-socketio", ("node", "benchmarks/peers/node/server.js")),
+    "node-socketio": ServerSpec(
+        "node-socketio",
+        _protocol("node", "benchmarks/peers/node/server.js"),
+        "ready on",
+        "socket.io",
+    ),
 }
-NODE_PEER_MODULES = ROOT / "benchmarks" / "peers" / "node" / "node_modules"
+
+# The application scenarios' servers: the whole of Switchboard, and the Node application peer
+# (socket.io + better-sqlite3 + jsonwebtoken, pinned in the same package.json).
+APP_SERVERS = {
+    "switchboard": ServerSpec("switchboard", apps.switchboard_command, "listening on"),
+    "node-app": ServerSpec("node-app", apps.node_app_command, "ready on", "better-sqlite3"),
+}
+APP_PEERS = ("node-app",)
 
 
 @dataclass(frozen=True)
@@ -59,6 +103,7 @@ class Scenario:
     figure: str  # the headline figure of the table
     higher_is_better: bool = True
     fresh_server: bool = False  # memory figures need a server that has served nothing else
+    module: str = "benchmarks.scenario"  # the generator
 
 
 SCENARIOS = {
@@ -76,6 +121,25 @@ SCENARIOS = {
     ),
 }
 
+# Application scenarios: each run on a fresh server (a fresh data folder), the generator given
+# the server's port and pid.
+APP_SCENARIOS = {
+    "ingest": Scenario(
+        "ingest",
+        ("--batch", "1000", "--concurrency", "4", "--seconds", "10"),
+        "events_per_s",
+        fresh_server=True,
+        module="benchmarks.ingest",
+    ),
+    "chat": Scenario(
+        "chat",
+        ("--rooms", "10", "--per-room", "20", "--seconds", "10"),
+        "durable_messages_per_s",
+        fresh_server=True,
+        module="benchmarks.chat",
+    ),
+}
+
 
 # Across two nodes joined by Redis: the publisher on one, the members spread over both; each side
 # on its own Redis adapter (Switchboard's; Node's @socket.io/redis-adapter), one private Redis.
@@ -90,53 +154,52 @@ CLUSTER_SCENARIOS = {
 }
 
 
-# Application scenarios: Switchboard only (the peers have no chat or ingest); each command starts
-# its own `switchboard serve` and prints its figures as a JSON last line.
-APP_SCENARIOS = {
-    "ingest": (("benchmarks.ingest",), "events_per_s"),
-    "chat": (("benchmarks.chat",), "durable_messages_per_s"),
-}
+def _affinity(cores: frozenset[int] | None) -> Callable[[], None] | None:
+    """A ``preexec_fn`` putting the child on ``cores`` before it starts any thread."""
+    if cores is None:
+        return None
+    return lambda: os.sched_setaffinity(0, cores)
 
 
-def run_app_scenario(module: tuple[str, ...], timeout: float = 300) -> dict[str, Any]:
-    done = subprocess.run(
-        [sys.executable, "-m", *module], cwd=ROOT, capture_output=True, text=True, timeout=timeout
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"{module[0]} failed:\n{done.stderr[-2000:]}")
-    result: dict[str, Any] = msgspec.json.decode(done.stdout.strip().splitlines()[-1])
-    return result
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def installed(spec: ServerSpec) -> bool:
+    return not spec.node_module or (NODE_PEER_MODULES / spec.node_module).is_dir()
 
 
 class RunningServer:
-    def __init__(self, spec: ServerSpec, *extra: str) -> None:
+    """A server on a free port and a fresh data folder; with ``cores``, every thread of it on
+    those cores (set before it starts, checked once it listens)."""
+
+    def __init__(self, spec: ServerSpec, *extra: str, cores: frozenset[int] | None = None) -> None:
         self.spec = spec
         self.port = free_port()
         self.data = tempfile.mkdtemp(prefix="bench-")
         env = {**os.environ, "SWITCHBOARD_DATA_DIR": self.data, "PYTHONPATH": str(ROOT)}
         self.proc = subprocess.Popen(
-            [*spec.command, "--port", str(self.port), *extra],
+            [*spec.command(self.port, self.data), *extra],
             cwd=ROOT,
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
+            preexec_fn=_affinity(cores),
         )
         deadline = time.monotonic() + 30
         assert self.proc.stdout is not None
-        while time.monotonic() < deadline:
-            line = self.proc.stdout.readline()
-            if "ready on" in line:
-                break
-            if not line and self.proc.poll() is not None:
-                raise RuntimeError(f"{spec.name} exited with {self.proc.returncode}")
-        self._wait_listening(deadline)
+        try:
+            while time.monotonic() < deadline:
+                line = self.proc.stdout.readline()
+                if spec.ready in line:
+                    break
+                if not line and self.proc.poll() is not None:
+                    raise RuntimeError(f"{spec.name} exited with {self.proc.returncode}")
+            self._wait_listening(deadline)
+            if cores is not None:
+                pin_process(self.proc.pid, cores)  # threads started before the mask, if any
+                if not cores_of(self.proc.pid) <= cores:
+                    raise RuntimeError(f"{spec.name}: could not pin every thread")
+        except BaseException:
+            self.stop()
+            raise
 
     def _wait_listening(self, deadline: float) -> None:
         while time.monotonic() < deadline:
@@ -154,6 +217,27 @@ class RunningServer:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+        shutil.rmtree(self.data, ignore_errors=True)  # an ingest run leaves hundreds of MB
+
+
+def run_generator(
+    command: list[str], what: str, cores: frozenset[int] | None, timeout: float = 300
+) -> dict[str, Any]:
+    """Run one generator process (on ``cores``; its worker processes inherit them) and decode
+    the JSON of its last line."""
+    done = subprocess.run(
+        command,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        preexec_fn=_affinity(cores),
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"{what} failed:\n{done.stderr[-2000:]}")
+    result: dict[str, Any] = msgspec.json.decode(done.stdout.strip().splitlines()[-1])
+    return result
 
 
 class RunningCluster:
@@ -182,33 +266,84 @@ def run_cluster_scenario(cluster: RunningCluster, args: tuple[str, ...]) -> dict
         sys.executable, "-m", "benchmarks.scenario", *args, "--port", str(first.port),
         "--other-ports", str(second.port), "--server-pid", str(first.proc.pid),
     ]  # fmt: skip
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
-    if done.returncode != 0:
-        raise RuntimeError(f"{args} failed:\n{done.stderr[-2000:]}")
-    result: dict[str, Any] = msgspec.json.decode(done.stdout.strip().splitlines()[-1])
-    return result
+    return run_generator(command, str(args), None)
 
 
-def run_scenario(
-    server: RunningServer, scenario: Scenario, timeout: float = 300, procs: int = 1
-) -> dict[str, Any]:
-    extra = ["--procs", str(procs)] if procs > 1 and scenario.args[0] == "fanout" else []
+def with_seconds(args: tuple[str, ...], seconds: float | None) -> tuple[str, ...]:
+    """``args`` with the value of ``--seconds`` replaced (when the scenario has one)."""
+    if seconds is None or "--seconds" not in args:
+        return args
+    at = args.index("--seconds") + 1
+    return (*args[:at], str(seconds), *args[at + 1 :])
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How every scenario of this run is run."""
+
+    runs: int
+    pinning: Pinning | None
+    loadgen_procs: int
+    seconds: float | None  # overrides the measured seconds of the timed scenarios
+
+    @property
+    def generator_cores(self) -> int:
+        if self.pinning is not None:
+            return len(self.pinning.generator)
+        return len(os.sched_getaffinity(0))
+
+    @property
+    def server_cores(self) -> frozenset[int] | None:
+        return self.pinning.server if self.pinning else None
+
+    def describe(self) -> str:
+        return self.pinning.describe() if self.pinning else "unpinned"
+
+
+def run_scenario(server: RunningServer, scenario: Scenario, plan: Plan) -> dict[str, Any]:
+    args = with_seconds(scenario.args, plan.seconds)
+    procs = plan.loadgen_procs
+    if procs > 1 and (scenario.args[:1] == ("fanout",) or scenario.name == "chat"):
+        args = (*args, "--procs", str(procs))
     command = [
-        sys.executable,
-        "-m",
-        "benchmarks.scenario",
-        *scenario.args,
-        "--port",
-        str(server.port),
-        "--server-pid",
-        str(server.proc.pid),
-        *extra,
-    ]
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
-    if done.returncode != 0:
-        raise RuntimeError(f"{scenario.name} on {server.spec.name} failed:\n{done.stderr[-2000:]}")
-    result: dict[str, Any] = msgspec.json.decode(done.stdout.strip().splitlines()[-1])
+        sys.executable, "-m", scenario.module, *args, "--port", str(server.port),
+        "--server-pid", str(server.proc.pid),
+    ]  # fmt: skip
+    cores = plan.pinning.generator if plan.pinning else None
+    result = run_generator(command, f"{scenario.name} on {server.spec.name}", cores)
+    result["limit"] = limit_of(result, plan.generator_cores)
     return result
+
+
+def run_on(
+    spec: ServerSpec,
+    scenarios: list[Scenario],
+    plan: Plan,
+    record: Callable[[str, Scenario, int, dict[str, Any]], None],
+) -> None:
+    """Every scenario, ``plan.runs`` times, on servers of one kind (one shared server for the
+    scenarios that do not need a fresh one)."""
+    shared: RunningServer | None = None
+    try:
+        for scenario in scenarios:
+            for run in range(plan.runs):
+                server: RunningServer | None = None
+                try:
+                    if scenario.fresh_server:
+                        server = RunningServer(spec, cores=plan.server_cores)
+                    else:
+                        shared = shared or RunningServer(spec, cores=plan.server_cores)
+                        server = shared
+                    result = run_scenario(server, scenario, plan)
+                except Exception as exc:  # keep going: one failure is a row, not the end
+                    result = {"error": str(exc)[-1500:]}
+                finally:
+                    if server is not None and server is not shared:
+                        server.stop()
+                record(spec.name, scenario, run, result)
+    finally:
+        if shared is not None:
+            shared.stop()
 
 
 def machine() -> str:
@@ -231,125 +366,184 @@ def fmt(values: list[float]) -> str:
     return f"{med:,.1f} ({min(values):,.1f}–{max(values):,.1f})"
 
 
+def summary_line(server: str, scenario: Scenario, run: int, result: dict[str, Any]) -> str:
+    """One run, for the console: the headline figure, both CPU shares, the limit, the rest."""
+    if "error" in result:
+        return f"  {server:>17} {scenario.name:<13} run {run + 1}: failed: {result['error']}"
+    head = f"{scenario.figure}={result.get(scenario.figure, float('nan')):,.1f}"
+    server_share = result.get("server_cpu_share", float("nan"))
+    generator_share = result.get("generator_cpu_share", float("nan"))
+    cpu = f"cpu: server {server_share:.0%}, generator {generator_share:.0%}"
+    limit = f" [{result['limit']}-limited]" if result.get("limit") else ""
+    skip = {scenario.figure, "server_cpu_share", "generator_cpu_share", "limit", "generator_procs"}
+    rest = ", ".join(
+        f"{k}={v:,.1f}" if isinstance(v, float) else f"{k}={v}"
+        for k, v in result.items()
+        if k not in skip
+    )
+    return f"  {server:>17} {scenario.name:<13} run {run + 1}: {head}; {cpu}{limit}; {rest}"
+
+
+Table = dict[tuple[str, str], list[dict[str, Any]]]
+
+
+def generator_limited(results: list[dict[str, Any]]) -> bool:
+    """Most runs were generator-limited."""
+    limited = sum(1 for r in results if r.get("limit") == "generator")
+    return limited * 2 > len(results)
+
+
+def figure_cell(results: list[dict[str, Any]], figure: str) -> tuple[str, float | None]:
+    values = [r[figure] for r in results if isinstance(r.get(figure), float | int)]
+    if not values:
+        return ("failed" if results else "n/a"), None
+    mark = " †" if generator_limited(results) else ""
+    return fmt(values) + mark, statistics.median(values)
+
+
+def print_table(
+    title: str, scenarios: list[Scenario], names: list[str], peers: list[str], table: Table
+) -> None:
+    """Medians per server, then the ratio of Switchboard against each peer (> 1: Switchboard
+    better, for figures where lower is better too)."""
+    print(f"\n{title}\n")
+    header = " | ".join(names) + "".join(f" | switchboard vs {p}" for p in peers)
+    print(f"| scenario | figure | {header} |")
+    print("|---|---|" + "---|" * (len(names) + len(peers)))
+    for scenario in scenarios:
+        cells, medians = [], {}
+        for name in names:
+            cell, median = figure_cell(table.get((scenario.name, name), []), scenario.figure)
+            cells.append(cell)
+            if median is not None:
+                medians[name] = median
+        for peer in peers:
+            ratio = ""
+            if medians.get("switchboard") and medians.get(peer):
+                a, b = medians["switchboard"], medians[peer]
+                ratio = f"{(a / b if scenario.higher_is_better else b / a):.2f}×"
+            cells.append(ratio)
+        print(f"| {scenario.name} | {scenario.figure} | " + " | ".join(cells) + " |")
+
+
+def print_cpu_table(scenarios: list[Scenario], names: list[str], table: Table) -> None:
+    """Each side's CPU share (median over the runs, % of one core) and the limit of each run."""
+    print("\nCPU over the measured phase (median, % of one core; limit per run)\n")
+    print("| scenario | server | server CPU | generator CPU (processes) | limit |")
+    print("|---|---|---|---|---|")
+    for scenario in scenarios:
+        for name in names:
+            results = [r for r in table.get((scenario.name, name), []) if "error" not in r]
+            if not results:
+                continue
+
+            def median(key: str, rows: list[dict[str, Any]] = results) -> str:
+                values = [r[key] for r in rows if isinstance(r.get(key), float)]
+                return f"{100 * statistics.median(values):.0f} %" if values else "n/a"
+
+            procs = max(int(r.get("generator_procs", 1)) for r in results)
+            limits = ", ".join(r.get("limit") or "-" for r in results)
+            print(
+                f"| {scenario.name} | {name} | {median('server_cpu_share')} | "
+                f"{median('generator_cpu_share')} ({procs}) | {limits} |"
+            )
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--servers", default=",".join(SERVERS))
+    parser.add_argument("--servers", default=",".join(dict.fromkeys([*SERVERS, *APP_SERVERS])))
     parser.add_argument(
         "--scenarios", default=",".join([*SCENARIOS, *APP_SCENARIOS, *CLUSTER_SCENARIOS])
+    )
+    parser.add_argument(
+        "--pin",
+        default="auto",
+        help="auto (server on the first core, generator on the rest; the default), off, or "
+        "server=CORES[,generator=CORES], e.g. server=0,generator=1-3",
     )
     parser.add_argument(
         "--loadgen-procs",
         type=int,
         default=1,
-        help="spread fan-out members over N generator processes (for machines with more cores)",
+        help="spread the fan-out and chat generators over N processes (with more cores)",
+    )
+    parser.add_argument(
+        "--seconds", type=float, default=None, help="measured seconds of the timed scenarios"
     )
     args = parser.parse_args()
-    servers = [SERVERS[name] for name in args.servers.split(",")]
-    if SERVERS["node-socketio"] in servers and not NODE_PEER_MODULES.is_dir():
-        print("skipping node-socketio: run `make bench` (or npm ci in benchmarks/peers/node)")
-        servers.remove(SERVERS["node-socketio"])
+    try:
+        usable = os.sched_getaffinity(0)
+        pinning = parse_pinning("off" if len(usable) < 2 and args.pin == "auto" else args.pin)
+    except ValueError as err:
+        sys.exit(str(err))
+    plan = Plan(args.runs, pinning, args.loadgen_procs, args.seconds)
+    wanted = args.servers.split(",")
     chosen = args.scenarios.split(",")
+    unknown = set(chosen) - {*SCENARIOS, *APP_SCENARIOS, *CLUSTER_SCENARIOS}
+    unknown |= set(wanted) - {*SERVERS, *APP_SERVERS}
+    if unknown:
+        sys.exit(f"unknown scenarios or servers: {', '.join(sorted(unknown))}")
+    servers = [SERVERS[n] for n in wanted if n in SERVERS and _usable(SERVERS[n])]
+    app_servers = [APP_SERVERS[n] for n in wanted if n in APP_SERVERS and _usable(APP_SERVERS[n])]
     scenarios = [SCENARIOS[name] for name in chosen if name in SCENARIOS]
-    apps = [name for name in chosen if name in APP_SCENARIOS]
+    app_scenarios = [APP_SCENARIOS[name] for name in chosen if name in APP_SCENARIOS]
     RESULTS.mkdir(exist_ok=True)
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
     out_path = RESULTS / f"{stamp}.jsonl"
-    table: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    table: Table = {}
+    print(f"{machine()}; {plan.describe()}", flush=True)
     with out_path.open("w") as out:
-        for spec in servers:
-            shared: RunningServer | None = None
-            for scenario in scenarios:
-                for run in range(args.runs):
-                    if scenario.fresh_server:
-                        server = RunningServer(spec)
-                    else:
-                        shared = shared or RunningServer(spec)
-                        server = shared
-                    try:
-                        result = run_scenario(server, scenario, procs=args.loadgen_procs)
-                    except Exception as exc:  # keep going: one failure is a row, not the end
-                        result = {"error": str(exc)[:500]}
-                    finally:
-                        if server is not shared:
-                            server.stop()
-                    row = {
-                        "ts": stamp,
-                        "server": spec.name,
-                        "scenario": scenario.name,
-                        "run": run,
-                        **result,
-                    }
-                    out.write(msgspec.json.encode(row).decode() + "\n")
-                    out.flush()
-                    table.setdefault((scenario.name, spec.name), []).append(result)
-                    print(
-                        f"  {spec.name:>17} {scenario.name:<13} run {run + 1}: {result}", flush=True
-                    )
-            if shared is not None:
-                shared.stop()
-        app_results: dict[str, list[dict[str, Any]]] = {}
-        for name in apps:
-            module, _ = APP_SCENARIOS[name]
-            for run in range(args.runs):
-                try:
-                    result = run_app_scenario(module)
-                except Exception as exc:
-                    result = {"error": str(exc)[:500]}
-                row = {"ts": stamp, "server": "switchboard", "scenario": name, "run": run, **result}
-                out.write(msgspec.json.encode(row).decode() + "\n")
-                out.flush()
-                app_results.setdefault(name, []).append(result)
-                print(f"  {'switchboard':>17} {name:<13} run {run + 1}: {result}", flush=True)
+
+        def record(server: str, scenario: Scenario, run: int, result: dict[str, Any]) -> None:
+            row = {"ts": stamp, "server": server, "scenario": scenario.name, "run": run,
+                   "pinning": plan.describe(), **result}  # fmt: skip
+            out.write(msgspec.json.encode(row).decode() + "\n")
+            out.flush()
+            table.setdefault((scenario.name, server), []).append(result)
+            print(summary_line(server, scenario, run, result), flush=True)
+
+        if scenarios:
+            for spec in servers:
+                run_on(spec, scenarios, plan, record)
+        if app_scenarios:
+            for spec in app_servers:
+                run_on(spec, app_scenarios, plan, record)
         clusters = run_clusters(chosen, args.runs, out, stamp)
-    print(f"\n{machine()}; median of {args.runs} runs (min–max); raw results: {out_path}\n")
-    names = [s.name for s in servers]
-    peers = [p for p in ("python-socketio", "node-socketio") if p in names]
-    print(
-        "| scenario | figure | "
-        + " | ".join(names)
-        + "".join(f" | switchboard vs {p}" for p in peers)
-        + " |"
-    )
-    print("|---|---|" + "---|" * (len(names) + len(peers)))
-    for scenario in scenarios:
-        cells = []
-        medians: dict[str, float] = {}
-        for name in names:
-            values = [
-                r[scenario.figure]
-                for r in table.get((scenario.name, name), [])
-                if scenario.figure in r
-            ]
-            cells.append(fmt(values) if values else "failed")
-            if values:
-                medians[name] = statistics.median(values)
-        ratios = []
-        for peer in peers:
-            ratio = ""
-            if "switchboard" in medians and medians.get(peer):
-                a, b = medians["switchboard"], medians[peer]
-                ratio = f"{(a / b if scenario.higher_is_better else b / a):.1f}×"
-            ratios.append(ratio)
-        row = " | ".join([*cells, *ratios])
-        print(f"| {scenario.name} | {scenario.figure} | {row} |")
-    for name in apps:
-        figure = APP_SCENARIOS[name][1]
-        values = [r[figure] for r in app_results.get(name, []) if figure in r]
-        cells = [fmt(values) if values else "failed"] + ["n/a"] * (len(names) - 1)
-        print(f"| {name} | {figure} | " + " | ".join(cells) + " |" + "  |" * len(peers))
+    print(f"\n{machine()}; {plan.describe()}; median of {args.runs} runs (min–max)")
+    print(f"raw results: {out_path}")
+    print("† generator-limited in most runs: the server can do at least this much")
+    if scenarios and servers:
+        names = [s.name for s in servers]
+        peers: list[str] = [p for p in ("python-socketio", "node-socketio") if p in names]
+        print_table("Protocol scenarios", scenarios, names, peers, table)
+    if app_scenarios and app_servers:
+        names = [s.name for s in app_servers]
+        peers = [p for p in APP_PEERS if p in names]
+        print_table("Application scenarios", app_scenarios, names, peers, table)
+    all_names = list(dict.fromkeys(s.name for s in [*servers, *app_servers]))
+    print_cpu_table([*scenarios, *app_scenarios], all_names, table)
     print_cluster_table(clusters)
 
 
+def _usable(spec: ServerSpec) -> bool:
+    if installed(spec):
+        return True
+    print(f"skipping {spec.name}: run `make bench` (or npm ci in benchmarks/peers/node)")
+    return False
+
+
 def run_clusters(
-    chosen: list[str], runs: int, out: Any, stamp: str
+    chosen: list[str], runs: int, out: IO[str], stamp: str
 ) -> dict[tuple[str, str], list[dict[str, Any]]]:
-    """Each cluster scenario on two Switchboard nodes, then on two Node servers."""
+    """Each cluster scenario on two Switchboard nodes, then on two Node servers (unpinned)."""
     wanted = [name for name in chosen if name in CLUSTER_SCENARIOS]
     results: dict[tuple[str, str], list[dict[str, Any]]] = {}
     if not wanted:
         return results
-    kinds = [k for k in CLUSTER_SERVERS if k != "node-cluster" or NODE_PEER_MODULES.is_dir()]
+    kinds = [k for k in CLUSTER_SERVERS if installed(CLUSTER_SERVERS[k])]
     for kind in kinds:
         cluster = RunningCluster(kind)
         try:
@@ -358,8 +552,9 @@ def run_clusters(
                     try:
                         result = run_cluster_scenario(cluster, CLUSTER_SCENARIOS[name])
                     except Exception as exc:
-                        result = {"error": str(exc)[:500]}
-                    row = {"ts": stamp, "server": kind, "scenario": name, "run": run, **result}
+                        result = {"error": str(exc)[-1500:]}
+                    row = {"ts": stamp, "server": kind, "scenario": name, "run": run,
+                           "pinning": "unpinned", **result}  # fmt: skip
                     out.write(msgspec.json.encode(row).decode() + "\n")
                     results.setdefault((name, kind), []).append(result)
                     print(f"  {kind:>19} {name:<17} run {run + 1}: {result}", flush=True)

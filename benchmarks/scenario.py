@@ -3,14 +3,14 @@
     python -m benchmarks.scenario fanout --port N [--in-flight 16] [--clients 1000]
     python -m benchmarks.scenario echo|connect|idle --port N [--clients N] [--server-pid PID]
 
-With ``--server-pid`` the server's CPU share during the measured phase is reported too (read from
-/proc), so a reader can see which side was the bottleneck.
+With ``--server-pid`` the server's CPU share during the measured phase is reported beside the
+generator's (read from /proc, :mod:`benchmarks.cpu`), so a reader can see which side was the
+bottleneck.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from typing import Any
 
@@ -18,14 +18,7 @@ import msgspec
 import trio
 
 from benchmarks import loadgen
-
-_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def process_cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / _TICKS
+from benchmarks.cpu import Meter
 
 
 async def idle(
@@ -39,21 +32,21 @@ async def idle(
         await loadgen.open_clients(host, port, clients, 500, nursery)
         connect_seconds = time.perf_counter() - started
         rss_after = float((await probe.emit_with_ack("rss"))[0])
-        cpu_before = process_cpu_seconds(pid) if pid else 0.0
+        meter = Meter(pid or 0)
+        meter.start()
         await trio.sleep(seconds)  # the measured idle window
-        cpu_idle = process_cpu_seconds(pid) - cpu_before if pid else float("nan")
+        shares = meter.stop()
         nursery.cancel_scope.cancel()
     return {
         "kib_per_conn": (rss_after - rss_before) / clients / 1024,
-        "idle_cpu_percent": 100 * cpu_idle / seconds,
+        "idle_cpu_percent": 100 * shares.get("server_cpu_share", float("nan")),
         "seconds_to_all": connect_seconds,
+        **shares,
     }
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
-    cpu_before = process_cpu_seconds(args.server_pid) if args.server_pid else 0.0
-    wall_before = time.perf_counter()
-    host, port = args.host, args.port
+    host, port, pid = args.host, args.port, args.server_pid
     if args.scenario == "fanout":
         result = await loadgen.fanout(
             host,
@@ -62,18 +55,18 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             broadcasts=args.broadcasts,
             in_flight=args.in_flight,
             other_ports=tuple(int(p) for p in args.other_ports.split(",") if p),
+            server_pid=pid,
         )
     elif args.scenario == "echo":
-        result = await loadgen.echo(host, port, clients=args.clients or 100, seconds=args.seconds)
+        result = await loadgen.echo(
+            host, port, clients=args.clients or 100, seconds=args.seconds, server_pid=pid
+        )
     elif args.scenario == "connect":
-        result = await loadgen.connect(host, port, clients=args.clients or 1000)
+        result = await loadgen.connect(host, port, clients=args.clients or 1000, server_pid=pid)
     elif args.scenario == "idle":
-        result = await idle(host, port, args.clients or 10000, args.seconds, args.server_pid)
+        result = await idle(host, port, args.clients or 10000, args.seconds, pid)
     else:
         raise SystemExit(f"unknown scenario {args.scenario}")
-    if args.server_pid and args.scenario != "idle":
-        wall = time.perf_counter() - wall_before
-        result["server_cpu_share"] = (process_cpu_seconds(args.server_pid) - cpu_before) / wall
     return result
 
 
@@ -95,8 +88,6 @@ def main() -> None:
     )
     args = parser.parse_args()
     if args.scenario == "fanout" and args.procs > 1:
-        cpu_before = process_cpu_seconds(args.server_pid) if args.server_pid else 0.0
-        wall = time.perf_counter()
         result = loadgen.fanout_processes(
             args.host,
             args.port,
@@ -104,10 +95,8 @@ def main() -> None:
             broadcasts=args.broadcasts,
             in_flight=args.in_flight,
             procs=args.procs,
+            server_pid=args.server_pid,
         )
-        if args.server_pid:
-            used = process_cpu_seconds(args.server_pid) - cpu_before
-            result["server_cpu_share"] = used / (time.perf_counter() - wall)
     else:
         result = trio.run(main_async, args)
     print(msgspec.json.encode(result).decode(), flush=True)
