@@ -2,8 +2,8 @@
 ``--jwt-audience`` configured, and the logs: tokens never reach them.
 
 Already covered elsewhere (not repeated here): no token, a garbage token, a wrong-key signature
-and an expired token with python-socketio and Node clients (tests/test_interop_*.py), and a
-token that expires during a session (tests/test_token_expiry.py).
+and an expired token with python-socketio and Node clients (tests/web/sockets/interop/), and a
+token that expires during a session (tests/web/sockets/test_token_expiry.py).
 
 Expected outcome of every refused token: exactly ``44{"message":"Authentication failed: ..."}``
 with the reason and nothing more (no claims, no stack), and the Engine.IO connection stays open

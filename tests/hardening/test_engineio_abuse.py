@@ -3,7 +3,7 @@
 Already covered elsewhere (not repeated here): bad handshakes over HTTP, POST without sid, two
 concurrent GETs, aborted GETs, upgrade of an already upgraded sid, unknown sid on upgrade, the
 ping timeout on both transports and the connect timeout over WebSocket (tests/conformance/);
-polling POST over the size cap -> 413 (tests/test_raw_frames.py).
+polling POST over the size cap -> 413 (tests/web/sockets/test_raw_frames.py).
 
 Every attack here also checks the bystander: a client connected before the attack keeps its echo.
 """

@@ -6,9 +6,9 @@ echo with ack over and over during the flood; every round trip must stay under
 ``RTT_BOUND`` (1 s, generous: idle it is about a millisecond on this machine).
 
 The core has no per-IP connection or per-socket event rate limit (the chat application adds its
-own: tests/chat/test_chat_limits.py); what bounds a flooder here is backpressure: the reader
-task handles one connection's packets in order, and a client that does not read its answers is
-cut off at the outbox bound.
+own: tests/web/apps/chat/test_chat_limits.py); what bounds a flooder here is backpressure: the
+reader task handles one connection's packets in order, and a client that does not read its
+answers is cut off at the outbox bound.
 """
 
 from __future__ import annotations

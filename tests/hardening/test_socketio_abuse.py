@@ -4,7 +4,7 @@ the decoder is shared by every transport).
 Already covered elsewhere (not repeated here): unknown packet type, non-array EVENT payload, bad
 ack id syntax, broken JSON, events on a namespace not connected, placeholder mismatches, more
 than 10 attachments, a binary frame with no binary packet, unknown namespace -> 44 (tests/
-conformance/test_socketio.py, tests/test_raw_frames.py); the decoders' properties
+conformance/test_socketio.py, tests/web/sockets/test_raw_frames.py); the decoders' properties
 (tests/protocol/).
 
 Expected outcome throughout: a packet that breaks the protocol closes that connection at once

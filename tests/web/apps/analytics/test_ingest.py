@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.analytics.conftest import Switchboard, iso, token
+from tests.web.apps.analytics.conftest import Switchboard, iso, token
 
 VISITOR = {
     "type": "pageview",

@@ -27,7 +27,7 @@ def test_node_dashboard_sees_bot_events_and_analytics(server: Any, transport: st
     events = sc.first_batch(t)
     expected_live = sc.first_live(t)
     result = node_client(
-        "../guild/node_dashboard.js",
+        "guild_dashboard.js",
         {
             "url": server.url,
             "guild": guild,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from web.platform.settings import markdown_table
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = Path(__file__).resolve().parents[3] / "README.md"
 
 
 def test_readme_configuration_table_matches_the_settings() -> None:

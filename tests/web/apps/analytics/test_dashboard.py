@@ -14,7 +14,7 @@ import httpx
 import pytest
 import socketio
 
-from tests.analytics.conftest import Client, Switchboard, iso, run, token
+from tests.web.apps.analytics.conftest import Client, Switchboard, iso, run, token
 
 HOUR = 3600.0
 DAY = 86400.0

@@ -1,7 +1,7 @@
 // Guild monitor with Node's socket.io-client: a dashboard, an outsider, a tokenless client and a
 // bot (socket ingest with an ack). Prints ONE JSON result line.
 //
-//   node tests/guild/node_dashboard.js '{"url": "http://127.0.0.1:N", "guild": "...",
+//   node tests/node/guild_dashboard.js '{"url": "http://127.0.0.1:N", "guild": "...",
 //        "dashboardToken": "...", "outsiderToken": "...", "botToken": "...",
 //        "events": [...], "expectLive": 5, "transports": ["websocket"], "timeoutMs": 15000}'
 //

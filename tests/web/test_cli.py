@@ -11,7 +11,7 @@ from pathlib import Path
 
 from web.platform.auth import Authenticator, load_or_create_secret
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def switchboard(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

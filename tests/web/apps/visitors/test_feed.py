@@ -13,7 +13,7 @@ import trio
 import trio_websocket
 
 from tests.conftest import free_port
-from tests.visitors.conftest import WAIT, Feed, open_feed, parse, token
+from tests.web.apps.visitors.conftest import WAIT, Feed, open_feed, parse, token
 
 ALERT = "High visitor activity detected!"
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from tests.analytics.conftest import Client, Switchboard, run, token
+from tests.web.apps.analytics.conftest import Client, Switchboard, run, token
 
 LIVE = "analytics:liveMetrics"
 

@@ -13,7 +13,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from tests.visitors.conftest import DAY, Feed, iso, open_feed, parse, token
+from tests.web.apps.visitors.conftest import DAY, Feed, iso, open_feed, parse, token
 
 SESSION_TIMEOUT = 30 * 60
 

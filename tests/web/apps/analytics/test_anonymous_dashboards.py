@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import socketio
 
-from tests.analytics.conftest import WAIT, Switchboard, run, token
+from tests.web.apps.analytics.conftest import WAIT, Switchboard, run, token
 
 
 def test_a_bad_token_is_refused_even_with_anonymous_dashboards(
