@@ -9,6 +9,8 @@ import pytest
 import trio
 from trio_websocket import ConnectionClosed, ConnectionRejected, HandshakeError
 
+from tests.support.clients.raw import parse_open_packet
+
 from .helpers import (
     AT_ONCE,
     EIO_PATH,
@@ -16,7 +18,6 @@ from .helpers import (
     Polling,
     check_handshake,
     eio_ws,
-    parse_open_packet,
     ws_connect,
     ws_url,
 )

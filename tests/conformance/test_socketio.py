@@ -10,13 +10,14 @@ import pytest
 import trio
 from trio_websocket import ConnectionClosed
 
+from tests.support.clients.raw import RS
+
 from .helpers import (
     AT_ONCE,
     CONNECT_TIMEOUT,
     EARLY,
     LATE,
     PING_INTERVAL,
-    RS,
     SIO_PATH,
     WS,
     Polling,

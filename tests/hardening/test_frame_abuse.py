@@ -18,7 +18,8 @@ from typing import Any
 
 import pytest
 
-from .helpers import client_frame, interop, raw_ws, sio_ws
+from tests.support.clients.raw import client_frame, raw_ws, sio_ws
+from tests.support.processes import interop
 
 MAX_PAYLOAD = 10_000
 

@@ -9,9 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.support.processes import REPO_ROOT as ROOT
 from web.platform.auth import Authenticator, load_or_create_secret
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def switchboard(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

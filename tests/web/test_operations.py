@@ -22,26 +22,24 @@ import pytest
 import trio
 from trio_websocket import ConnectionClosed, open_websocket_url
 
-from tests.product_server import READY
-from web.platform.auth import Authenticator
+from tests.support.processes import ProductServer
+from tests.support.tokens import OPERATIONS_SECRET, Tokens
 
-SECRET = "operations-secret-of-a-decent-length"
+tokens = Tokens(OPERATIONS_SECRET)
 SHUTDOWN_BOUND_SECONDS = 10.0
 
 
 def start(server_factory: Callable[..., Any], data_dir: Path, *flags: str) -> Any:
     return server_factory(
-        "tests/product_server.py",
-        "--jwt-secret",
-        SECRET,
-        "--data-dir",
-        str(data_dir),
-        "--ingest-rate-per-ip-per-minute",
-        "0",
-        "--chat-message-rate-per-minute",
-        "0",
-        *flags,
-        ready_marker=READY,
+        ProductServer(
+            "--ingest-rate-per-ip-per-minute",
+            "0",
+            "--chat-message-rate-per-minute",
+            "0",
+            *flags,
+            secret=OPERATIONS_SECRET,
+            data_dir=data_dir,
+        )
     )
 
 
@@ -49,7 +47,7 @@ async def test_sigterm_under_load_exits_cleanly_and_loses_nothing_acknowledged(
     server_factory: Callable[..., Any], tmp_path: Path
 ) -> None:
     server = start(server_factory, tmp_path)
-    token = Authenticator(SECRET).issue("ops", role="admin", ttl_seconds=86400)
+    token = tokens("ops", "admin", ttl=86400)
     acked: set[str] = set()
     ids = itertools.count()
     ws_close_codes: list[int | None] = []
@@ -180,8 +178,8 @@ def test_metrics_count_scripted_traffic_exactly(
     server_factory: Callable[..., Any], tmp_path: Path
 ) -> None:
     server = start(server_factory, tmp_path)
-    admin = Authenticator(SECRET).issue("ops", role="admin", ttl_seconds=86400)
-    user = Authenticator(SECRET).issue("u", ttl_seconds=86400)
+    admin = tokens("ops", "admin", ttl=86400)
+    user = tokens("u", ttl=86400)
 
     async def scenario() -> None:
         url = f"{server.ws_url}/socket.io/?EIO=4&transport=websocket"

@@ -18,7 +18,7 @@ from actors.guild.analytics import Diversity, Ghost, Lurker, MultiClient, Window
 from actors.guild.model import GuildEvent, GuildEventError, Limits, parse_events
 from actors.runtime import supervise
 from actors.store import Store
-from tests.waiting import wait_until
+from tests.support.waiting import wait_until
 
 LIMITS = Limits(max_batch_events=10, max_string_chars=20, max_future_seconds=60)
 NOW = 1_800_000_000.0

@@ -5,11 +5,10 @@ Regenerate it with ``python -m web.platform.settings``.
 
 from __future__ import annotations
 
-from pathlib import Path
-
+from tests.support.processes import REPO_ROOT
 from web.platform.settings import markdown_table
 
-README = Path(__file__).resolve().parents[3] / "README.md"
+README = REPO_ROOT / "README.md"
 
 
 def test_readme_configuration_table_matches_the_settings() -> None:

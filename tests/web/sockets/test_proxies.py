@@ -9,7 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.hardening.helpers import PATH, WAIT, interop, raw_conn, upgrade_head
+from tests.support.clients.raw import PATH, WAIT, raw_conn, upgrade_head
+from tests.support.processes import interop
 from web.sockets.proxies import TrustedProxies, parse_networks
 
 PROXIES = TrustedProxies(["10.0.0.1", "192.168.0.0/16", "::1"])

@@ -12,7 +12,6 @@ closes and that others are unaffected).
 from __future__ import annotations
 
 import json
-import warnings
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -20,41 +19,37 @@ from typing import Any
 import httpx
 import pytest
 import trio
-from trio_websocket import ConnectionClosed, WebSocketConnection, open_websocket_url
+from trio_websocket import open_websocket_url
 
-from tests.hardening.helpers import RawConn, client_frame, raw_ws
-from tests.waiting import POLL_INTERVAL_SECONDS
-from web.platform.auth import Authenticator
+from tests.support.clients.raw import (
+    AT_ONCE,
+    PATH,
+    WAIT,
+    RawConn,
+    SioWS,
+    client_frame,
+    raw_ws,
+    sio_ws,
+    ws_url,
+)
+from tests.support.clients.status import wait_connections as wait_sessions
+from tests.support.servers import INTEROP_SERVER
+from tests.support.tokens import interop_token
 
 pytestmark = pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
 
 MAX_PAYLOAD = 10_000
-WAIT = 5.0
-# "Promptly": far below the ping interval (25 s), so the close cannot come from the heartbeat.
-AT_ONCE = 1.0
-PATH = "/socket.io/"
-
-
-def dumps(value: Any) -> str:
-    """Compact JSON, as Socket.IO servers write it."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-
-
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
-    TOKEN = Authenticator("interop-secret").issue("raw")
+TOKEN = interop_token("raw")
 
 
 @pytest.fixture(scope="module")
 def native_server(module_server_factory: Callable[..., Any]) -> Any:
-    return module_server_factory("tests/interop_server.py", "--max-payload", str(MAX_PAYLOAD))
+    return module_server_factory(INTEROP_SERVER, "--max-payload", str(MAX_PAYLOAD))
 
 
 @pytest.fixture(scope="module")
 def asgi_server(module_server_factory: Callable[..., Any]) -> Any:
-    return module_server_factory(
-        "tests/interop_server.py", "--asgi-only", "--max-payload", str(MAX_PAYLOAD)
-    )
+    return module_server_factory(INTEROP_SERVER, "--asgi-only", "--max-payload", str(MAX_PAYLOAD))
 
 
 @pytest.fixture(params=["native", "asgi"])
@@ -66,73 +61,10 @@ def is_native(server: Any) -> bool:
     return "--asgi-only" not in server.args
 
 
-def ws_url(server: Any, query: str = "") -> str:
-    return f"{server.ws_url}{PATH}?EIO=4&transport=websocket&token={TOKEN}{query}"
-
-
-# --- a Socket.IO client over trio-websocket ------------------------------------------------------
-class SioWS:
-    """Exact Engine.IO/Socket.IO text over one WebSocket; server PINGs are answered."""
-
-    def __init__(self, conn: WebSocketConnection) -> None:
-        self.conn = conn
-
-    async def send(self, message: str | bytes) -> None:
-        await self.conn.send_message(message)
-
-    async def recv(self, timeout: float = WAIT) -> str | bytes:
-        with trio.fail_after(timeout):
-            while True:
-                message = await self.conn.get_message()
-                if message == "2":
-                    await self.send("3")
-                    continue
-                return message
-
-    async def open_namespace(self) -> str:
-        opened = await self.recv()
-        assert isinstance(opened, str) and opened.startswith("0{"), opened
-        await self.send("40")
-        connected = await self.recv()
-        assert isinstance(connected, str) and connected.startswith('40{"sid":'), connected
-        return connected
-
-    async def echo(self, ack_id: int, value: Any) -> None:
-        await self.send(f"42{ack_id}" + dumps(["echo", value]))
-        answer = await self.recv()
-        assert answer == f"43{ack_id}" + dumps([value]), answer
-
-    async def expect_closed(self, within: float = AT_ONCE) -> int | None:
-        """Wait for the server to close; returns the close code. Fails if still open."""
-        with trio.fail_after(within):
-            try:
-                while True:
-                    message = await self.conn.get_message()
-                    if message != "2":  # any other frame before the close is unexpected
-                        raise AssertionError(f"got {message!r} instead of a close")
-            except ConnectionClosed as closed:
-                return closed.reason.code
-
-
-async def wait_sessions(server: Any, expected: int, timeout: float = WAIT) -> None:
-    """Wait until the server's /health counts ``expected`` Engine.IO sessions (the offending
-    connection's session is gone, the bystander's is still there)."""
-    seen = None
-    async with httpx.AsyncClient(timeout=WAIT) as http:
-        with trio.move_on_after(timeout):
-            while True:
-                seen = (await http.get(server.url + "/health")).json()["connections"]
-                if seen == expected:
-                    return
-                await trio.sleep(POLL_INTERVAL_SECONDS)
-    raise AssertionError(f"/health counts {seen} sessions, expected {expected}")
-
-
 @asynccontextmanager
 async def sio_client(server: Any) -> AsyncIterator[SioWS]:
-    async with open_websocket_url(ws_url(server), max_message_size=1 << 22) as conn:
-        client = SioWS(conn)
-        await client.open_namespace()
+    """A raw Socket.IO client, connected to ``/`` (tests/support/clients/raw.py)."""
+    async with sio_ws(server, token=TOKEN) as client:
         yield client
 
 
@@ -238,7 +170,7 @@ async def test_polling_post_over_the_cap_gets_413(server: Any) -> None:
 # --- framing violations over raw TCP -----------------------------------------------------------
 @asynccontextmanager
 async def raw_client(server: Any) -> AsyncIterator[RawConn]:
-    """A hand-driven WebSocket on the native path, connected to ``/`` (tests/hardening's)."""
+    """A hand-driven WebSocket on the native path, connected to ``/``."""
     async with raw_ws(server, "native") as conn:
         yield conn
 
@@ -330,7 +262,7 @@ async def test_get_during_upgrade_completes_promptly(server: Any) -> None:
 
         async with trio.open_nursery() as nursery:
             nursery.start_soon(pending_get)
-            async with open_websocket_url(ws_url(server, f"&sid={sid}")) as conn:
+            async with open_websocket_url(ws_url(server, f"&sid={sid}", token=TOKEN)) as conn:
                 ws = SioWS(conn)
                 await ws.send("2probe")
                 assert await ws.recv() == "3probe"

@@ -10,26 +10,17 @@ from typing import Any
 import httpx
 import socketio
 
-from tests.product_server import READY
-from web.platform.auth import Authenticator
-
-SECRET = "token-expiry-secret-of-enough-length"
+from tests.support.processes import ProductServer
+from tests.support.tokens import TOKEN_EXPIRY_SECRET, Tokens
 
 
 def test_session_is_ended_when_its_token_expires(
     server_factory: Callable[..., Any], tmp_path: Path
 ) -> None:
     server = server_factory(
-        "tests/product_server.py",
-        "--jwt-secret",
-        SECRET,
-        "--test-clock",
-        "true",
-        "--data-dir",
-        str(tmp_path),
-        ready_marker=READY,
+        ProductServer(secret=TOKEN_EXPIRY_SECRET, data_dir=tmp_path, test_clock=True)
     )
-    token = Authenticator(SECRET).issue("u1", ttl_seconds=3600)
+    token = Tokens(TOKEN_EXPIRY_SECRET)("u1", ttl=3600)
 
     async def scenario() -> None:
         client = socketio.AsyncClient(reconnection=False)
@@ -42,12 +33,12 @@ def test_session_is_ended_when_its_token_expires(
         await client.connect(server.url, auth={"token": token}, transports=["websocket"])
         async with httpx.AsyncClient(base_url=server.url) as http:
             # just before expiry: still connected
-            await http.post("/api/test/clock", json={"advance_seconds": 3590})
+            await server.advance_async(3590)
             with_ping = await http.get("/health")
             assert with_ping.json()["namespaces"]["/"] == 1
             assert ended.empty()
             # past expiry: the server ends the session at once
-            await http.post("/api/test/clock", json={"advance_seconds": 20})
+            await server.advance_async(20)
             reason = await asyncio.wait_for(ended.get(), 5)
             assert reason == client.reason.SERVER_DISCONNECT
             health = (await http.get("/health")).json()

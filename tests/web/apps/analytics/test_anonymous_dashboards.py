@@ -4,12 +4,12 @@ that is given must be valid, on ``GET /api/metrics/*`` and ``/ws/metrics`` alike
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from functools import partial
 
 import httpx
-import socketio
 
-from tests.web.apps.analytics.conftest import WAIT, Switchboard, run, token
+from tests.support.clients.analytics import WAIT, Switchboard, metrics_refusal, token
+from tests.support.clients.scenarios import run
 
 
 def test_a_bad_token_is_refused_even_with_anonymous_dashboards(
@@ -28,26 +28,11 @@ def test_a_bad_token_is_refused_even_with_anonymous_dashboards(
         )
         assert good.status_code == 200, good.text
 
-    async def attempt(**kw: Any) -> str | None:
-        client = socketio.AsyncClient(reconnection=False)
-        errors: list[Any] = []
-        client.on("connect_error", errors.append, namespace="/ws/metrics")
-        try:
-            await client.connect(
-                server.url,
-                namespaces=["/ws/metrics"],
-                transports=["websocket"],
-                wait_timeout=5,
-                **kw,
-            )
-        except socketio.exceptions.ConnectionError:
-            return str(errors[0]["message"]) if errors else "no connect_error"
-        await client.disconnect()
-        return None
+    attempt = partial(metrics_refusal, server.url)
 
     async def scenario() -> None:
         assert await attempt() is None
         assert await attempt(auth={"token": "nope"}) == "Authentication failed: invalid token"
         assert await attempt(auth={"token": token()}) is None
 
-    run(scenario())
+    run(scenario)

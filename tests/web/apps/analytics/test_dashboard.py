@@ -8,13 +8,15 @@ import asyncio
 import re
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import httpx
 import pytest
-import socketio
 
-from tests.web.apps.analytics.conftest import Client, Switchboard, iso, run, token
+from tests.support.clients.analytics import Client, Switchboard, metrics_refusal, token
+from tests.support.clients.scenarios import run
+from tests.support.stamps import iso
 
 HOUR = 3600.0
 DAY = 86400.0
@@ -252,28 +254,13 @@ def test_dashboard_events_and_live_metrics_show_the_exact_numbers(
         await live.disconnect()
         await dash.disconnect()
 
-    run(scenario())
+    run(scenario)
 
 
 def test_metrics_namespace_needs_a_valid_token(switchboard: Callable[..., Switchboard]) -> None:
     server = switchboard()
 
-    async def attempt(**kw: Any) -> str | None:
-        client = socketio.AsyncClient(reconnection=False)
-        errors: list[Any] = []
-        client.on("connect_error", errors.append, namespace="/ws/metrics")
-        try:
-            await client.connect(
-                kw.pop("url", server.url),
-                namespaces=["/ws/metrics"],
-                transports=["websocket"],
-                wait_timeout=5,
-                **kw,
-            )
-        except socketio.exceptions.ConnectionError:
-            return str(errors[0]["message"]) if errors else "no connect_error"
-        await client.disconnect()
-        return None
+    attempt = partial(metrics_refusal, server.url)
 
     async def scenario() -> None:
         assert await attempt() == "Authentication failed: no token provided"
@@ -282,7 +269,7 @@ def test_metrics_namespace_needs_a_valid_token(switchboard: Callable[..., Switch
         assert await attempt(headers={"Authorization": f"Bearer {token()}"}) is None
         assert await attempt(auth={"token": token("someone", "user")}) is None
 
-    run(scenario())
+    run(scenario)
 
 
 def test_anonymous_dashboards_when_enabled(switchboard: Callable[..., Switchboard]) -> None:
@@ -294,7 +281,7 @@ def test_anonymous_dashboards_when_enabled(switchboard: Callable[..., Switchboar
         assert (await dash.wait_for("dashboard_data"))["totalEvents"] == 0
         await dash.disconnect()
 
-    run(scenario())
+    run(scenario)
 
 
 def test_a_burst_of_10000_events_is_a_few_packets(switchboard: Callable[..., Switchboard]) -> None:
@@ -320,7 +307,7 @@ def test_a_burst_of_10000_events_is_a_few_packets(switchboard: Callable[..., Swi
         assert len(set(ids)) == 10_000
         await dash.disconnect()
 
-    run(scenario())
+    run(scenario)
 
 
 def test_a_restart_shows_the_same_numbers(switchboard: Callable[..., Switchboard]) -> None:
@@ -365,7 +352,7 @@ def test_sigkill_right_after_2xx_loses_nothing(
             server.kill()  # the moment the last 2xx arrived
             return sum(results)
 
-    stored = run(post_all())
+    stored = run(post_all)
     assert stored == 500 * concurrent
     restarted = switchboard(data_dir=server.data_dir)
     dashboard = restarted.dashboard()

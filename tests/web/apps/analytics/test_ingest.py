@@ -10,7 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.web.apps.analytics.conftest import Switchboard, iso, token
+from tests.support.clients.analytics import Switchboard, token
+from tests.support.stamps import iso
 
 VISITOR = {
     "type": "pageview",

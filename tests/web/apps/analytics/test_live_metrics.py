@@ -7,7 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from tests.web.apps.analytics.conftest import Client, Switchboard, run, token
+from tests.support.clients.analytics import Client, Switchboard, token
+from tests.support.clients.scenarios import run
 
 LIVE = "analytics:liveMetrics"
 
@@ -84,7 +85,7 @@ def test_subscriptions_requests_and_dashboard_rooms(
         for client in c.values():
             await client.disconnect()
 
-    run(scenario())
+    run(scenario)
 
 
 def test_bad_dashboard_ids_get_analytics_error(switchboard: Callable[..., Switchboard]) -> None:
@@ -118,4 +119,4 @@ def test_bad_dashboard_ids_get_analytics_error(switchboard: Callable[..., Switch
         }
         await client.disconnect()
 
-    run(scenario())
+    run(scenario)

@@ -4,38 +4,32 @@ test clock), and the removal shows in /metrics."""
 from __future__ import annotations
 
 import sqlite3
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from tests.product_server import READY
-from tests.waiting import POLL_INTERVAL_SECONDS
-from web.platform.auth import Authenticator
-
-SECRET = "retention-secret-of-a-decent-length-0123"
+from tests.support.processes import ProductServer
+from tests.support.tokens import DAY, RETENTION_SECRET, Tokens
+from tests.support.waiting import wait_until_blocking
 
 
 def test_events_past_retention_are_deleted_by_housekeeping(
     server_factory: Callable[..., Any], tmp_path: Path
 ) -> None:
     server = server_factory(
-        "tests/product_server.py",
-        "--jwt-secret",
-        SECRET,
-        "--data-dir",
-        str(tmp_path),
-        "--test-clock",
-        "true",
-        "--housekeeping-interval-seconds",
-        "60",
-        "--event-retention-days",
-        "30",
-        ready_marker=READY,
+        ProductServer(
+            "--housekeeping-interval-seconds",
+            "60",
+            "--event-retention-days",
+            "30",
+            secret=RETENTION_SECRET,
+            data_dir=tmp_path,
+            test_clock=True,
+        )
     )
-    admin = Authenticator(SECRET).issue("ops", role="admin", ttl_seconds=400 * 86400)
+    admin = Tokens(RETENTION_SECRET)("ops", "admin", ttl=400 * DAY)
     auth = {"Authorization": f"Bearer {admin}"}
 
     def stored() -> int:
@@ -53,11 +47,12 @@ def test_events_past_retention_are_deleted_by_housekeeping(
 
     def sweep_after_advancing(http: httpx.Client, seconds: float) -> None:
         runs = metric(http, "switchboard_housekeeping_runs_total")
-        http.post("/api/test/clock", json={"advance_seconds": seconds})
-        deadline = time.monotonic() + 10
-        while metric(http, "switchboard_housekeeping_runs_total") <= runs:
-            assert time.monotonic() < deadline, "no housekeeping sweep"
-            time.sleep(POLL_INTERVAL_SECONDS)
+        server.advance(seconds)
+        wait_until_blocking(
+            lambda: metric(http, "switchboard_housekeeping_runs_total") > runs,
+            10,
+            message="no housekeeping sweep",
+        )
 
     with httpx.Client(base_url=server.url, timeout=10) as http:
         batch = [{"type": "pageview", "page": "/", "session_id": f"s{i}"} for i in range(3)]
@@ -67,9 +62,8 @@ def test_events_past_retention_are_deleted_by_housekeeping(
         assert stored() == 3
         removed_before = metric(http, "switchboard_housekeeping_removed_total")
         sweep_after_advancing(http, 2 * 86400)  # past 30 days: this sweep deletes them
-        deadline = time.monotonic() + 10
-        while stored() and time.monotonic() < deadline:
-            time.sleep(POLL_INTERVAL_SECONDS)  # the delete commits after the sweep count
+        # the delete commits after the sweep count
+        wait_until_blocking(lambda: stored() == 0, 10, message=lambda: f"{stored()} events left")
         assert stored() == 0
         removed = metric(http, "switchboard_housekeeping_removed_total") - removed_before
         assert removed >= 3

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from .helpers import start_server
+from tests.support.clients.chat import start_server
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .helpers import Client, close_all, connected, create_chat, run
+from tests.support.clients.chat import Client, connected, create_chat
+from tests.support.clients.scenarios import close_all, run
 
 
 def test_users_online_and_room_info_follow_changes(server: Any) -> None:

@@ -9,7 +9,8 @@ import tempfile
 from collections.abc import Callable
 from typing import Any
 
-from .helpers import Client, close_all, connected, create_chat, rest, run, start_server
+from tests.support.clients.chat import Client, connected, create_chat, rest, start_server
+from tests.support.clients.scenarios import close_all, run
 
 SENDERS = ("kim", "lee", "max")
 

@@ -8,7 +8,8 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from .helpers import Client, advance, close_all, run, start_server, token
+from tests.support.clients.chat import Client, start_server, token
+from tests.support.clients.scenarios import close_all, run
 
 BLOCKED = "Too many connection attempts. Please try again later."
 CAPPED = "Too many connections from this address. Please slow down."
@@ -36,9 +37,9 @@ def test_failed_handshakes_block_the_ip(server_factory: Callable[..., Any]) -> N
             }
         # the 6th attempt is refused even with a valid token, for the whole block
         assert await refusal(server, "eve", token("eve")) == {"message": BLOCKED}
-        advance(server, 600)
+        server.advance(600)
         assert await refusal(server, "eve", token("eve")) == {"message": BLOCKED}
-        advance(server, 301)
+        server.advance(301)
         roles = ("admin", "user", "user", "user")  # the admin sees the refused IP address
         clients = [await Client(server, f"ok{i}", role=r).connect() for i, r in enumerate(roles)]
         try:
@@ -66,7 +67,7 @@ def test_handshake_cap_per_ip(server_factory: Callable[..., Any]) -> None:
         clients = [await Client(server, f"u{i}").connect() for i in range(3)]
         try:
             assert await refusal(server, "u4", token("u4")) == {"message": CAPPED}
-            advance(server, 61)
+            server.advance(61)
             clients.append(await Client(server, "u5").connect())
             health = (await clients[0].ok("monitoring:health"))["health"]
             assert health["status"] == "healthy"  # 1 failure in 5 attempts: under the sample

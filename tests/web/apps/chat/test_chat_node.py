@@ -7,9 +7,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import node_client
-
-from .helpers import create_chat, token
+from tests.support.clients.chat import create_chat, token
+from tests.support.processes import node_client
 
 
 @pytest.mark.parametrize("transports", [["websocket"], ["polling"]], ids=["websocket", "polling"])

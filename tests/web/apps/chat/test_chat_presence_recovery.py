@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .helpers import Client, advance, barrier, close_all, connected, create_chat, run
+from tests.support.clients.chat import Client, barrier, connected, create_chat
+from tests.support.clients.scenarios import close_all, run
 
 INVALID_TOKEN = "Invalid or expired recovery token"
 
@@ -159,7 +160,7 @@ def test_recovery_token_expires_and_garbage_is_refused(server: Any) -> None:
         await first.close()
         (second,) = await connected(server, "ursula")
         try:
-            advance(server, 121)
+            server.advance(121)
             answer = await second.call("connection:recover", {"recoveryToken": token})
             assert answer == {"success": False, "message": INVALID_TOKEN}
             answer = await second.call("connection:recover", {"recoveryToken": "made-up"})

@@ -8,18 +8,8 @@ from typing import Any
 
 import httpx
 
-from .helpers import (
-    NS,
-    Client,
-    advance,
-    barrier,
-    close_all,
-    connected,
-    create_chat,
-    rest,
-    run,
-    token,
-)
+from tests.support.clients.chat import NS, Client, barrier, connected, create_chat, rest, token
+from tests.support.clients.scenarios import close_all, run
 
 NOT_FOUND = "Chat not found or access denied"
 INVALID = "Invalid request data"
@@ -254,7 +244,7 @@ def test_typing_broadcast_expiry_and_clearing(server: Any) -> None:
             assert (await uma.ok("message:stats"))["stats"]["activeTypingUsers"] >= 1
 
             # expires on its own (service clock)
-            advance(server, 6)
+            server.advance(6)
             stopped = await uma.next("user:typing")
             assert stopped["userId"] == "tara" and stopped["isTyping"] is False
             assert (await uma.ok("message:typing-users", {"chatId": chat}))["typingUsers"] == []
@@ -320,7 +310,7 @@ def test_message_and_typing_rate_limits(server: Any) -> None:
             await sue.ok("message:send", {"chatId": other, "content": "fine"})
             await sue.close()
             # the window slides on the service clock
-            advance(server, 61)
+            server.advance(61)
             await rex.ok("message:send", {"chatId": chat, "content": "later"})
             await rex.ok("message:typing", {"chatId": chat, "isTyping": False})
             events = (await rex.ok("monitoring:events", {"type": "rate_limit", "userId": "rex"}))[
@@ -344,7 +334,7 @@ def test_expired_token_ends_the_session(server: Any) -> None:
         try:
             await short.ok("room:list")
             assert await watcher.next_where("user:online", lambda e: e["userId"] == "brief")
-            advance(server, 200)
+            server.advance(200)
             offline = await watcher.next_where("user:offline", lambda e: e["userId"] == "brief")
             assert offline["username"] == "Brief"
             assert NS not in short.sio.namespaces

@@ -11,7 +11,8 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
-from .helpers import barrier, close_all, connected, create_chat, run, start_server, token
+from tests.support.clients.chat import barrier, connected, create_chat, start_server, token
+from tests.support.clients.scenarios import close_all, run
 
 MESSAGES = 1400  # > the ~4 MB a loopback socket buffers in the kernel, + the outbox
 SIZE = 3900

@@ -12,11 +12,9 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import REPO_ROOT, server_env
-from tests.product_server import READY
-from tests.waiting import wait_until
-
-SECRET = "demo-test-secret-0123456789abcdef"
+from tests.support.processes import REPO_ROOT, ProductServer, server_env
+from tests.support.tokens import DEMO_SECRET
+from tests.support.waiting import wait_until
 
 
 def count(database: Path, sql: str, *params: Any) -> int:
@@ -52,15 +50,9 @@ async def test_demo_traffic_is_marked_and_reset_demo_deletes_only_it(
     server_factory: Callable[..., Any], tmp_path: Path
 ) -> None:
     server = server_factory(
-        "tests/product_server.py",
-        "--demo",
-        "--demo-events-per-second",
-        "10",
-        "--data-dir",
-        str(tmp_path),
-        "--jwt-secret",
-        SECRET,
-        ready_marker=READY,
+        ProductServer(
+            "--demo", "--demo-events-per-second", "10", secret=DEMO_SECRET, data_dir=tmp_path
+        )
     )
     database = tmp_path / "switchboard.sqlite3"
     kept = httpx.post(

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .helpers import iso, join, message, presence, reaction, role, typing
+from tests.support.clients.guild import join, message, presence, reaction, role, typing
+from tests.support.stamps import iso
 
 
 def first_batch(t: float) -> list[dict[str, Any]]:

@@ -11,17 +11,8 @@ import httpx
 import pytest
 import socketio
 
-from .helpers import (
-    Client,
-    advance,
-    close_all,
-    connected,
-    message,
-    post_events,
-    run,
-    start_server,
-    token,
-)
+from tests.support.clients.guild import Client, connected, message, post_events, start_server, token
+from tests.support.clients.scenarios import close_all, run
 
 GUILD = "400000000000000004"
 OTHER = "500000000000000005"
@@ -219,5 +210,5 @@ def test_events_per_bot_per_second(server: Any) -> None:
     # another bot has its own budget
     other = token("bot-e", role="bot", guilds=[GUILD])
     assert post_events(server, GUILD, [one()], other).status_code == 200
-    advance(server, 1.0)
+    server.advance(1.0)
     assert post_events(server, GUILD, [one()] * 40, bot).status_code == 200

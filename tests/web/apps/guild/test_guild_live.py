@@ -10,20 +10,19 @@ from typing import Any
 
 import pytest
 
-from . import scenario as sc
-from .helpers import (
+from tests.support.clients.guild import (
     GUILD_EVENTS,
     Client,
-    advance,
     base_time,
-    close_all,
     connected,
-    parse_iso,
     post_events,
-    run,
     start_server,
     token,
 )
+from tests.support.clients.scenarios import close_all, run
+from tests.support.stamps import parse_iso
+
+from . import scenario as sc
 
 GUILD = "100000000000000001"
 
@@ -97,8 +96,8 @@ def test_scripted_stream_live_events_alerts_and_throttled_analytics(server: Any)
                 "timestamp": sc.iso(t + 80),
             },
         )
-        advance(server, 29)
-        advance(server, 1)  # 30 s after the first update: the held-back one goes out
+        server.advance(29)
+        server.advance(1)  # 30 s after the first update: the held-back one goes out
         updates = await dash.wait_count(3, "analytics:update")
         u2 = updates[2][1]
         assert sc.data_of(u2) == sc.AFTER_SECOND
@@ -107,7 +106,7 @@ def test_scripted_stream_live_events_alerts_and_throttled_analytics(server: Any)
         # batch 3 changes no figure: no update, even after the interval
         answer = post_events(server, GUILD, sc.third_batch(t), bot)
         assert answer.status_code == 200, answer.text
-        advance(server, 30)
+        server.advance(30)
         # batch 4 changes the figures, more than 30 s after the last update: published at once
         answer = post_events(server, GUILD, {"events": sc.fourth_batch(t)}, bot)
         assert answer.status_code == 200, answer.text
@@ -129,7 +128,7 @@ def test_scripted_stream_live_events_alerts_and_throttled_analytics(server: Any)
         assert sc.data_of(snap) == sc.AFTER_FOURTH
 
         # 7 days later every event has left the window: the figures empty out
-        advance(server, 7 * 86400 + 3600)
+        server.advance(7 * 86400 + 3600)
         updates = await dash.wait_count(5, "analytics:update")
         assert sc.data_of(updates[4][1]) == sc.EMPTY
         (_, again) = (await late.wait_count(2, "analytics:update"))[1]

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import node_client
+from tests.support.clients.guild import base_time, start_server, token
+from tests.support.processes import node_client
 
 from . import scenario as sc
-from .helpers import base_time, start_server, token
 
 
 @pytest.fixture(scope="module")

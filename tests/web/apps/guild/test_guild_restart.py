@@ -7,19 +7,19 @@ import tempfile
 from collections.abc import Callable
 from typing import Any
 
-from . import scenario as sc
-from .helpers import (
+from tests.support.clients.guild import (
     GUILD_EVENTS,
     Client,
     base_time,
-    close_all,
     connected,
     post_events,
     presence,
-    run,
     start_server,
     token,
 )
+from tests.support.clients.scenarios import close_all, run
+
+from . import scenario as sc
 
 GUILD = "300000000000000003"
 

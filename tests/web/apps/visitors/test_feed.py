@@ -12,8 +12,9 @@ import pytest
 import trio
 import trio_websocket
 
-from tests.conftest import free_port
-from tests.web.apps.visitors.conftest import WAIT, Feed, open_feed, parse, token
+from tests.support.clients.visitors import WAIT, Feed, open_feed, token
+from tests.support.processes import free_port
+from tests.support.stamps import parse_iso as parse
 
 ALERT = "High visitor activity detected!"
 
@@ -185,7 +186,7 @@ async def test_both_listeners_share_one_feed_with_actions_and_status(visitor_ser
 async def test_a_dashboard_is_closed_when_its_token_expires(server: Any) -> None:
     async with open_feed(server.feed_url(query=f"token={token(ttl=600)}")) as feed:
         await feed.expect("user_connected")
-        await server.advance(601)
+        await server.advance_async(601)
         message = "Authentication failed: token expired"
         assert await feed.expect("error") == {"message": message}
         reason = await feed.closed()
@@ -216,7 +217,7 @@ async def test_alert_when_visitors_exceed_the_threshold_at_most_once_a_minute(
         await drain(feed, ["visitor_update", "session_activity"] * 5)
         await feed.detailed()  # 16 visitors, but an alert went out less than a minute ago
 
-        await server.advance(61)
+        await server.advance_async(61)
         assert (await server.post("/api/events/batch", pageviews("b", 11))).status_code == 200
         await drain(feed, ["visitor_update", "session_activity"] * 11)
         assert await feed.expect("alert") == {

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from tests.web.apps.visitors.conftest import WAIT, open_feed, token
+from tests.support.clients.visitors import WAIT, open_feed, token
 
 NO_IDENTITY = "an event needs a session_id or a userId"
 READS = ("/api/analytics/summary", "/api/analytics/sessions", "/api/analytics/detailed")

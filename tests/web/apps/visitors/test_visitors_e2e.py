@@ -13,7 +13,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from tests.web.apps.visitors.conftest import DAY, Feed, iso, open_feed, parse, token
+from tests.support.clients.visitors import DAY, Feed, open_feed, token
+from tests.support.stamps import iso
+from tests.support.stamps import parse_iso as parse
 
 SESSION_TIMEOUT = 30 * 60
 
@@ -278,7 +280,7 @@ async def test_scripted_day_exact_rest_and_feed_then_expiry_and_rebuild(
         assert home_detailed["pages"] == {"/home": 4}
 
         # --- expiry: 31 minutes later (test clock), the cleanup task ends all four ----------------
-        await server.advance(31 * 60)
+        await server.advance_async(31 * 60)
         expired = await feed.expect("sessions_expired")
         assert expired == {
             "session_ids": ["s1", "s2", "s3", "s4"],

@@ -13,16 +13,15 @@ import queue
 import shutil
 import subprocess
 import threading
-import time
-import warnings
-from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import pytest
 import socketio
 
-from tests.conftest import NODE_DIR, TESTS_DIR, node_client
-from web.platform.auth import Authenticator
+from tests.support.clients.interop import Target
+from tests.support.processes import NODE_DIR, TESTS_DIR, node_client
+from tests.support.tokens import forged, interop_token
 
 pytestmark = [
     pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed"),
@@ -33,44 +32,13 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning"),
 ]
 
-AUTH = Authenticator("interop-secret")
 BLOB_HEX = bytes(i % 256 for i in range(300)).hex()
+token = replace(interop_token, sub="nina")
 
 
-def token(sub: str = "nina", role: str = "user", **kw: Any) -> str:
-    return AUTH.issue(sub, role=role, **kw)
-
-
-@pytest.fixture(scope="module")
-def native_server(module_server_factory: Callable[..., Any]) -> Any:
-    return module_server_factory("tests/interop_server.py")
-
-
-@pytest.fixture(scope="module")
-def asgi_server(module_server_factory: Callable[..., Any]) -> Any:
-    return module_server_factory("tests/interop_server.py", "--asgi-only")
-
-
-VARIANTS = [
-    ("native", "websocket"),
-    ("asgi", "websocket"),
-    ("native", "polling"),
-    ("native", "upgrade"),
-    ("asgi", "upgrade"),
-]
-TRANSPORTS = {
-    "websocket": (["websocket"], "websocket"),
-    "polling": (["polling"], "polling"),
-    "upgrade": (["polling", "websocket"], "websocket"),
-}
-
-
-@pytest.fixture(params=VARIANTS, ids=[f"{s}-{t}" for s, t in VARIANTS])
-def cfg(request: pytest.FixtureRequest) -> dict[str, Any]:
-    server_kind, transport = request.param
-    server = request.getfixturevalue(f"{server_kind}_server")
-    transports, final = TRANSPORTS[transport]
-    return {"url": server.url, "transports": transports, "expectTransport": final}
+@pytest.fixture
+def cfg(target: Target) -> dict[str, Any]:
+    return target.node_config()
 
 
 def run_node(cfg: dict[str, Any], scenario: str, **extra: Any) -> dict[str, Any]:
@@ -128,21 +96,13 @@ def test_rooms_broadcast(cfg: dict[str, Any]) -> None:
     assert r["lateAtC"] == 0
 
 
-AUTH_VARIANTS = [("native", "websocket"), ("asgi", "websocket"), ("native", "polling")]
+@pytest.fixture
+def auth_cfg(auth_target: Target) -> dict[str, Any]:
+    return auth_target.node_config()
 
 
-@pytest.fixture(params=AUTH_VARIANTS, ids=[f"{s}-{t}" for s, t in AUTH_VARIANTS])
-def auth_cfg(request: pytest.FixtureRequest) -> dict[str, Any]:
-    server_kind, transport = request.param
-    server = request.getfixturevalue(f"{server_kind}_server")
-    transports, final = TRANSPORTS[transport]
-    return {"url": server.url, "transports": transports, "expectTransport": final}
-
-
-with warnings.catch_warnings():  # PyJWT warns about the short test secrets
-    warnings.simplefilter("ignore")
-    EXPIRED = AUTH.issue("old", ttl_seconds=60, now=time.time() - 3600)
-    FORGED = Authenticator("not-the-secret").issue("mallory")
+EXPIRED = token.expired("old")
+FORGED = forged("mallory")
 
 
 @pytest.mark.parametrize(

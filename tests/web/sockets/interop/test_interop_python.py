@@ -1,4 +1,5 @@
-"""python-socketio's AsyncClient against the interop server (tests/interop_server.py).
+"""python-socketio's AsyncClient against the interop server
+(tests/support/servers/interop_server.py).
 
 Every scenario runs over WebSocket only, long-polling only, and polling upgraded to WebSocket;
 the WebSocket variants run on both the native path and the ASGI-only server. python-socketio is
@@ -9,67 +10,23 @@ event, bounded by a timeout.
 from __future__ import annotations
 
 import asyncio
-import time
-import warnings
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import replace
 from typing import Any
 
 import pytest
 import socketio
 
-from tests.waiting import POLL_INTERVAL_SECONDS
-from web.platform.auth import Authenticator
+from tests.support.clients.interop import Target
+from tests.support.clients.scenarios import run
+from tests.support.tokens import forged, interop_token
+from tests.support.waiting import wait_until_asyncio
 
 pytestmark = pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
 
-SECRET = "interop-secret"
-AUTH = Authenticator(SECRET)
 WAIT = 5.0
-
-
-def token(sub: str = "alice", role: str = "user", **kw: Any) -> str:
-    return AUTH.issue(sub, role=role, **kw)
-
-
-@pytest.fixture(scope="module")
-def native_server(module_server_factory: Callable[..., Any]) -> Any:
-    return module_server_factory("tests/interop_server.py")
-
-
-@pytest.fixture(scope="module")
-def asgi_server(module_server_factory: Callable[..., Any]) -> Any:
-    return module_server_factory("tests/interop_server.py", "--asgi-only")
-
-
-@dataclass(frozen=True)
-class Target:
-    url: str
-    transports: list[str]
-    final_transport: str
-
-
-VARIANTS = [
-    ("native", "websocket"),
-    ("asgi", "websocket"),
-    ("native", "polling"),
-    ("native", "upgrade"),
-    ("asgi", "upgrade"),
-]
-TRANSPORTS = {
-    "websocket": (["websocket"], "websocket"),
-    "polling": (["polling"], "polling"),
-    "upgrade": (["polling", "websocket"], "websocket"),
-}
-
-
-@pytest.fixture(params=VARIANTS, ids=[f"{s}-{t}" for s, t in VARIANTS])
-def target(request: pytest.FixtureRequest) -> Target:
-    server_kind, transport = request.param
-    server = request.getfixturevalue(f"{server_kind}_server")
-    transports, final = TRANSPORTS[transport]
-    return Target(server.url, transports, final)
+token = replace(interop_token, sub="alice")
 
 
 class Client:
@@ -132,19 +89,13 @@ class Client:
         await self.sio.disconnect()
 
 
-def run(scenario: Callable[[], Awaitable[None]], timeout: float = 30.0) -> None:
-    async def bounded() -> None:
-        await asyncio.wait_for(scenario(), timeout)
-
-    asyncio.run(bounded())
-
-
 async def wait_transport(client: Client, expected: str) -> None:
     """The upgrade may complete just after connect() returns: wait for it, bounded."""
-    deadline = time.monotonic() + WAIT
-    while client.sio.transport() != expected:
-        assert time.monotonic() < deadline, f"transport is {client.sio.transport()!r}"
-        await asyncio.sleep(POLL_INTERVAL_SECONDS)
+    await wait_until_asyncio(
+        lambda: client.sio.transport() == expected,
+        WAIT,
+        message=lambda: f"transport is {client.sio.transport()!r}",
+    )
 
 
 # --- scenarios -----------------------------------------------------------------------------------
@@ -271,21 +222,8 @@ def test_rooms_broadcast(target: Target) -> None:
 
 
 # --- authentication ----------------------------------------------------------------------------
-AUTH_VARIANTS = [("native", "websocket"), ("asgi", "websocket"), ("native", "polling")]
-
-
-@pytest.fixture(params=AUTH_VARIANTS, ids=[f"{s}-{t}" for s, t in AUTH_VARIANTS])
-def auth_target(request: pytest.FixtureRequest) -> Target:
-    server_kind, transport = request.param
-    server = request.getfixturevalue(f"{server_kind}_server")
-    transports, final = TRANSPORTS[transport]
-    return Target(server.url, transports, final)
-
-
-with warnings.catch_warnings():  # PyJWT warns about the short test secrets
-    warnings.simplefilter("ignore")
-    EXPIRED = AUTH.issue("old", ttl_seconds=60, now=time.time() - 3600)
-    FORGED = Authenticator("not-the-secret").issue("mallory")
+EXPIRED = token.expired("old")
+FORGED = forged("mallory")
 
 
 @pytest.mark.parametrize(

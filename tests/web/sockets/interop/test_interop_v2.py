@@ -9,12 +9,12 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import ServerProcess, node_client
-from web.platform.auth import Authenticator
+from tests.support.processes import ServerProcess, node_client
+from tests.support.servers import INTEROP_SERVER
+from tests.support.tokens import interop_token
 
 pytestmark = pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
 
-AUTH = Authenticator("interop-secret")
 TRANSPORTS = {
     "polling": ["polling"],
     "websocket": ["websocket"],
@@ -22,16 +22,11 @@ TRANSPORTS = {
 }
 
 
-@pytest.fixture(scope="module")
-def server(module_server_factory: Callable[..., ServerProcess]) -> ServerProcess:
-    return module_server_factory("tests/interop_server.py")
-
-
 @pytest.mark.parametrize("mode", list(TRANSPORTS))
-def test_a_v2_client_uses_the_same_handlers(server: ServerProcess, mode: str) -> None:
-    token = AUTH.issue("vera", name="Vera", ttl_seconds=600)
+def test_a_v2_client_uses_the_same_handlers(native_server: ServerProcess, mode: str) -> None:
+    token = interop_token("vera", name="Vera", ttl=600)
     result: dict[str, Any] = node_client(
-        "v2_client.js", {"url": server.url, "token": token, "transports": TRANSPORTS[mode]}
+        "v2_client.js", {"url": native_server.url, "token": token, "transports": TRANSPORTS[mode]}
     )
     assert result["ok"], result
     assert result["echo"] == [1, "two", {"three": [3]}]
@@ -52,8 +47,8 @@ def test_a_v2_client_uses_the_same_handlers(server: ServerProcess, mode: str) ->
     assert result["transport"] == ("polling" if mode == "polling" else "websocket")
 
 
-def test_a_v2_client_without_a_token_gets_the_reason(server: ServerProcess) -> None:
-    result = node_client("v2_client.js", {"url": server.url, "transports": ["websocket"]})
+def test_a_v2_client_without_a_token_gets_the_reason(native_server: ServerProcess) -> None:
+    result = node_client("v2_client.js", {"url": native_server.url, "transports": ["websocket"]})
     assert result == {
         "ok": True,
         "refused": "Authentication failed: no token provided",
@@ -62,7 +57,7 @@ def test_a_v2_client_without_a_token_gets_the_reason(server: ServerProcess) -> N
 
 
 def test_engine_io_v3_can_be_turned_off(server_factory: Callable[..., ServerProcess]) -> None:
-    off = server_factory("tests/interop_server.py", "--set", "allow_eio3=false")
+    off = server_factory(INTEROP_SERVER, "--set", "allow_eio3=false")
     answer = httpx.get(f"{off.url}/socket.io/?EIO=3&transport=polling")
     assert (answer.status_code, answer.json()) == (
         400,

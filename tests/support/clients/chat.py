@@ -1,48 +1,36 @@
-"""Helpers for the chat end-to-end tests: tokens, the REST API, the test clock, and a recording
-python-socketio client on ``/chat``. python-socketio is asyncio-based: tests are sync functions
-calling :func:`run`; every wait is for an event, bounded by a timeout."""
+"""The chat tests' helpers: the server, tokens, the REST API, and a recording python-socketio
+client on ``/chat``. python-socketio is asyncio-based: tests are sync functions calling
+:func:`~tests.support.clients.scenarios.run`; every wait is for an event, bounded by a timeout.
+The test clock is on: ``server.advance(seconds)`` moves it."""
 
 from __future__ import annotations
 
 import asyncio
 import tempfile
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import socketio
 
-from web.platform.auth import Authenticator
+from tests.support.processes import ProductServer
+from tests.support.tokens import CHAT_SECRET, DAY, Tokens
 
-SECRET = "chat-test-secret-0123456789-abcdefghijklmnop"
-AUTH = Authenticator(SECRET)
 WAIT = 5.0
 NS = "/chat"
-READY = "Switchboard listening on"
 
-
-def token(sub: str, *, name: str | None = None, role: str = "user", ttl: int = 30 * 86400) -> str:
-    return AUTH.issue(sub, name=name or sub.capitalize(), role=role, ttl_seconds=ttl)
+token = Tokens(CHAT_SECRET, ttl=30 * DAY, names=str.capitalize)
 
 
 def start_server(factory: Callable[..., Any], *flags: str, data_dir: str | None = None) -> Any:
     """A real ``switchboard serve`` on a free port, a fresh data dir (unless given), the test
     clock on."""
     data = data_dir or tempfile.mkdtemp(prefix="chat-test-")
-    return factory(
-        "tests/product_server.py",
-        "--data-dir",
-        data,
-        "--jwt-secret",
-        SECRET,
-        "--test-clock",
-        "true",
-        "--log-level",
-        "warning",
-        *flags,
-        ready_marker=READY,
+    server = ProductServer(
+        "--log-level", "warning", *flags, secret=CHAT_SECRET, data_dir=data, test_clock=True
     )
+    return factory(server)
 
 
 def rest(server: Any, user: str, role: str = "user") -> httpx.Client:
@@ -59,18 +47,6 @@ def create_chat(server: Any, owner: str, *others: str, name: str = "Room") -> st
     assert answer.status_code == 201, answer.text
     chat_id: str = answer.json()["chat"]["chatId"]
     return chat_id
-
-
-def advance(server: Any, seconds: float) -> None:
-    answer = httpx.post(f"{server.url}/api/test/clock", json={"advance_seconds": seconds})
-    assert answer.status_code == 200, answer.text
-
-
-def run(scenario: Callable[[], Awaitable[None]], timeout: float = 30.0) -> None:
-    async def bounded() -> None:
-        await asyncio.wait_for(scenario(), timeout)
-
-    asyncio.run(bounded())
 
 
 class Client:
@@ -151,10 +127,6 @@ class Client:
 
 async def connected(server: Any, *users: str, role: str = "user") -> list[Client]:
     return list(await asyncio.gather(*(Client(server, u, role=role).connect() for u in users)))
-
-
-async def close_all(*clients: Client) -> None:
-    await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
 
 
 async def barrier(client: Client) -> None:

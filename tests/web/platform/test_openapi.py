@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tests.support.clients.visitors import VisitorServer
 from web import apps
 from web.platform.app import create_app
 from web.platform.openapi import document
@@ -58,8 +60,10 @@ def test_every_route_of_the_app_is_documented(tmp_path: Path) -> None:
                 assert op["summary"], f"{method} {path} has no summary"
 
 
-async def test_the_server_serves_the_document(visitor_server: Any, tmp_path: Path) -> None:
-    server = visitor_server()
+async def test_the_server_serves_the_document(
+    server_factory: Callable[..., Any], tmp_path: Path
+) -> None:
+    server = server_factory(VisitorServer(tmp_path / "data0"))
     answer = await server.get("/openapi.json", auth=False)
     assert answer.status_code == 200
     assert answer.headers["content-type"] == "application/json"

@@ -1,6 +1,6 @@
 """The conformance server of docs/protocol.md, for protocol test tools.
 
-    python tests/conformance_server.py --mode socketio|engineio --port N
+    python tests/support/servers/conformance_server.py --mode socketio|engineio --port N
 
 Both modes: HTTP and WebSocket on one port, pingInterval 300 ms, pingTimeout 200 ms, maxPayload
 1000000. ``engineio``: a bare Engine.IO server at /engine.io/ echoing every message to its sender
@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
 from actors.sockets.outbox import OutFrame
 from actors.sockets.session import Session

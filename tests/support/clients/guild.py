@@ -1,68 +1,42 @@
-"""Helpers for the guild monitor tests: a real server, tokens, REST, the test clock, and a
-python-socketio client on ``/`` that records every event in arrival order.
+"""The guild monitor tests' helpers: a real server, tokens, REST, and a python-socketio client
+on ``/`` that records every event in arrival order. The test clock is on:
+``server.advance(seconds)`` moves it.
 
-python-socketio is asyncio-based: tests are sync functions calling :func:`run`; every wait is for
-an event (or an ack), bounded by a timeout."""
+python-socketio is asyncio-based: tests are sync functions calling
+:func:`~tests.support.clients.scenarios.run`; every wait is for an event (or an ack), bounded by a
+timeout."""
 
 from __future__ import annotations
 
 import asyncio
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterable
-from datetime import UTC, datetime
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import socketio
 
-from web.platform.auth import Authenticator
+from tests.support.processes import ProductServer
+from tests.support.stamps import iso
+from tests.support.tokens import DAY, GUILD_SECRET, Tokens
+from tests.support.waiting import Changes
 
-SECRET = "guild-test-secret-0123456789-abcdefghijklmnop"
-AUTH = Authenticator(SECRET)
 WAIT = 10.0
-READY = "Switchboard listening on"
-SERVE = "tests/product_server.py"
 
 GUILD_EVENTS = ("message:new", "presence:update", "role:change", "user:join", "alert:multiClient")
 
-
-def token(
-    sub: str,
-    *,
-    role: str = "user",
-    guilds: Iterable[str] = (),
-    name: str | None = None,
-    ttl: int = 30 * 86400,  # outlives the test clock's 7-day jumps (sessions end at expiry)
-) -> str:
-    return AUTH.issue(sub, name=name or sub, role=role, guilds=list(guilds), ttl_seconds=ttl)
+# outlives the test clock's 7-day jumps (sessions end at expiry)
+token = Tokens(GUILD_SECRET, ttl=30 * DAY)
 
 
 def start_server(factory: Callable[..., Any], *flags: str, data_dir: str | None = None) -> Any:
     """A real ``switchboard serve`` (with the guild monitor) on a free port, the test clock on."""
     data = data_dir or tempfile.mkdtemp(prefix="guild-test-")
-    return factory(
-        SERVE,
-        "--data-dir",
-        data,
-        "--jwt-secret",
-        SECRET,
-        "--test-clock",
-        "true",
-        "--log-level",
-        "warning",
-        *flags,
-        ready_marker=READY,
+    server = ProductServer(
+        "--log-level", "warning", *flags, secret=GUILD_SECRET, data_dir=data, test_clock=True
     )
-
-
-def iso(ts: float) -> str:
-    moment = datetime.fromtimestamp(ts, UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-
-
-def parse_iso(stamp: str) -> float:
-    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+    return factory(server)
 
 
 def base_time() -> float:
@@ -77,20 +51,6 @@ def post_events(server: Any, guild: str, body: Any, tok: str | None) -> httpx.Re
     )
 
 
-def advance(server: Any, seconds: float) -> None:
-    answer = httpx.post(
-        f"{server.url}/api/test/clock", json={"advance_seconds": seconds}, timeout=WAIT
-    )
-    assert answer.status_code == 200, answer.text
-
-
-def run(scenario: Callable[[], Awaitable[None]], timeout: float = 60.0) -> None:
-    async def bounded() -> None:
-        await asyncio.wait_for(scenario(), timeout)
-
-    asyncio.run(bounded())
-
-
 class Client:
     """A python-socketio AsyncClient on ``/`` recording ``(event, payload)`` in arrival order."""
 
@@ -100,17 +60,17 @@ class Client:
         self.sio = socketio.AsyncClient(reconnection=False)
         self.log: list[tuple[str, Any]] = []
         self.connect_errors: list[Any] = []
-        self._changed = asyncio.Event()
+        self._changes = Changes()
         self.sio.on("*", self._record)
         self.sio.on("connect_error", self._connect_error)
 
     async def _record(self, event: str, *args: Any) -> None:
         self.log.append((event, args[0] if len(args) == 1 else list(args)))
-        self._changed.set()
+        self._changes.changed()
 
     async def _connect_error(self, data: Any = None) -> None:
         self.connect_errors.append(data)
-        self._changed.set()
+        self._changes.changed()
 
     async def connect(self) -> Client:
         auth = {"token": self.token} if self.token is not None else None
@@ -133,19 +93,14 @@ class Client:
 
     async def wait_count(self, count: int, *names: str, timeout: float = WAIT) -> list[Any]:
         """Wait until ``count`` events among ``names`` have arrived; returns them all."""
-        deadline = time.monotonic() + timeout
-        while len(self.events(*names)) < count:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise AssertionError(
-                    f"expected {count} of {names}, got {len(self.events(*names))}: "
-                    f"{self.events(*names)[-5:]!r}"
-                )
-            self._changed.clear()
-            try:
-                await asyncio.wait_for(self._changed.wait(), remaining)
-            except TimeoutError:
-                pass
+        await self._changes.until(
+            lambda: len(self.events(*names)) >= count,
+            timeout,
+            lambda: (
+                f"expected {count} of {names}, got {len(self.events(*names))}: "
+                f"{self.events(*names)[-5:]!r}"
+            ),
+        )
         return self.events(*names)
 
     async def close(self) -> None:
@@ -154,10 +109,6 @@ class Client:
 
 async def connected(server: Any, *tokens: str) -> list[Client]:
     return list(await asyncio.gather(*(Client(server, t).connect() for t in tokens)))
-
-
-async def close_all(*clients: Client) -> None:
-    await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
 
 
 # --- event builders (what a bot sends) -----------------------------------------------------------

@@ -1,6 +1,6 @@
 """The interop test server: a small JWT-protected Socket.IO app for real clients to talk to.
 
-    python tests/interop_server.py --port N [--asgi-only] [--max-payload BYTES]
+    python tests/support/servers/interop_server.py --port N [--asgi-only] [--max-payload BYTES]
 
 Namespace ``/`` (JWT required: ``auth.token``, ``?token=`` or ``Authorization: Bearer``):
 
@@ -31,8 +31,8 @@ Namespace ``/`` (JWT required: ``auth.token``, ``?token=`` or ``Authorization: B
 
 Namespace ``/admin`` (JWT required): ``whoami``.
 
-The JWT secret is ``interop-secret``: tests make tokens with
-``web.platform.auth.Authenticator(SECRET).issue(...)``.
+The JWT secret is ``tests.support.tokens.INTEROP_SECRET``: tests make tokens with
+``tests.support.tokens.interop_token(...)``.
 """
 
 from __future__ import annotations
@@ -52,15 +52,14 @@ from typing import Any
 import msgspec
 import trio
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
 from actors.sockets.session import AckTimeout, Session
+from tests.support.tokens import INTEROP_SECRET as SECRET
 from web.platform.auth import Authenticator, jwt_middleware
 from web.platform.settings import Settings, _coerce
 from web.server import run
 from web.sockets.namespace import Ack, Namespace
-
-SECRET = "interop-secret"
 
 
 class Broadcast(msgspec.Struct):
