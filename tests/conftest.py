@@ -1,244 +1,44 @@
-"""Shared helpers for end-to-end tests: real server processes and real (Node) clients.
+"""Fixtures and hooks every suite shares; the helpers behind them live in tests/support/.
 
-* :func:`free_port` - a TCP port nobody listens on right now.
-* :class:`ServerProcess` - runs a server script (``python SCRIPT --port N ...``) as a subprocess
-  from the repository root, waits for its ``ready on N`` line (bounded by a timeout, never a
-  fixed sleep), and stops it (SIGTERM, then SIGKILL). Its stderr is kept in a file and printed
-  when the server dies early, fails to start, or a test using it fails.
-* ``server_factory`` (fixture, any scope's tests) / ``module_server_factory`` (module scope) -
-  start servers that are stopped at the end of the test / module::
+* ``server_factory`` (any test) / ``module_server_factory`` (module scope) - start servers that
+  are stopped at the end of the test / module. Give them ``(script, *args, **kw)`` for a
+  :class:`~tests.support.processes.ServerProcess`, or a server already made (a
+  :class:`~tests.support.processes.ProductServer`, say)::
 
       @pytest.fixture(scope="module")
-      def chat_server(module_server_factory):
-          return module_server_factory("tests/chat_server.py", "--some-flag")  # a ServerProcess
+      def server(module_server_factory):
+          return module_server_factory(INTEROP_SERVER, "--asgi-only")  # a ServerProcess
 
-      def test_x(chat_server):
-          chat_server.url        # "http://127.0.0.1:PORT"
+      def test_x(server):
+          server.url        # "http://127.0.0.1:PORT"
 
-* :func:`node_client` - runs ``node tests/node/<script>`` with arguments and returns the one JSON
-  object it prints on stdout (with a timeout).
+* When a test fails, the stderr of every server running (or dead) at that moment is attached to
+  its report.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import tempfile
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import Any
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-TESTS_DIR = REPO_ROOT / "tests"
-NODE_DIR = TESTS_DIR / "node"
-
-SERVER_START_TIMEOUT = 20.0
-SERVER_STOP_TIMEOUT = 5.0
-NODE_TIMEOUT = 30.0
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A port that is free now (the OS picks it; a tiny race with other processes remains)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
-
-
-def server_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = dict(os.environ)
-    old = env.get("PYTHONPATH")
-    env["PYTHONPATH"] = str(REPO_ROOT) + (os.pathsep + old if old else "")
-    env["PYTHONUNBUFFERED"] = "1"
-    if extra:
-        env.update(extra)
-    return env
-
-
-class ServerStartError(RuntimeError):
-    pass
-
-
-class ServerProcess:
-    """One server subprocess. Use as a context manager or call :meth:`start` / :meth:`stop`."""
-
-    def __init__(
-        self,
-        script: str | Path,
-        *args: str,
-        port: int | None = None,
-        host: str = "127.0.0.1",
-        env: dict[str, str] | None = None,
-        python: str = sys.executable,
-        ready_marker: str = "ready on",
-        start_timeout: float = SERVER_START_TIMEOUT,
-        cwd: Path = REPO_ROOT,
-    ) -> None:
-        self.script = str(script)
-        self.args = list(args)
-        self.port = port or free_port(host)
-        self.host = host
-        self.cwd = cwd
-        self.env = server_env(env)
-        self.python = python
-        self.ready_marker = ready_marker
-        self.start_timeout = start_timeout
-        self.proc: subprocess.Popen[str] | None = None
-        self.stdout_lines: list[str] = []
-        self._stderr_file: IO[bytes] | None = None
-        self._ready = threading.Event()
-        self._reader: threading.Thread | None = None
-
-    # --- addresses ---------------------------------------------------------------------------
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://{self.host}:{self.port}"
-
-    @property
-    def command(self) -> list[str]:
-        return [self.python, self.script, "--port", str(self.port), *self.args]
-
-    # --- life cycle --------------------------------------------------------------------------
-    def start(self) -> ServerProcess:
-        self._stderr_file = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen(
-            self.command,
-            cwd=self.cwd,
-            env=self.env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=self._stderr_file,
-            text=True,
-            bufsize=1,
-        )
-        self._reader = threading.Thread(target=self._read_stdout, daemon=True)
-        self._reader.start()
-        if not self._ready.wait(self.start_timeout) or not self.alive:
-            reason = (
-                f"exited with code {self.proc.poll()}"
-                if not self.alive
-                else f"did not print {self.ready_marker!r} within {self.start_timeout}s"
-            )
-            self.stop()
-            raise ServerStartError(
-                f"server {self.command} {reason}\n--- stdout ---\n{''.join(self.stdout_lines)}"
-                f"--- stderr ---\n{self.stderr()}"
-            )
-        return self
-
-    def _read_stdout(self) -> None:
-        assert self.proc is not None and self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.stdout_lines.append(line)
-            if self.ready_marker in line:
-                self._ready.set()
-        self._ready.set()  # EOF: the process is gone; start() notices it is not alive
-
-    @property
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def stderr(self) -> str:
-        f = self._stderr_file
-        if f is None or f.closed:
-            return ""
-        f.flush()
-        f.seek(0)
-        return f.read().decode("utf-8", "replace")
-
-    def stop(self) -> int | None:
-        """SIGTERM, then SIGKILL after a grace period; returns the exit code."""
-        proc = self.proc
-        if proc is None:
-            return None
-        if proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=SERVER_STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        if self._reader is not None:
-            self._reader.join(timeout=1.0)
-        if proc.stdout is not None:
-            proc.stdout.close()
-        return proc.returncode
-
-    def close(self) -> None:
-        self.stop()
-        if self._stderr_file is not None:
-            self._stderr_file.close()
-
-    def report(self) -> str:
-        return (
-            f"server {self.command} (alive={self.alive})\n"
-            f"--- stderr ---\n{self.stderr() or '(empty)'}"
-        )
-
-    def __enter__(self) -> ServerProcess:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-# --- fixtures ------------------------------------------------------------------------------------
-_started: list[ServerProcess] = []
-
-
-S = TypeVar("S", bound=ServerProcess)
-
-
-@contextlib.contextmanager
-def server_pool(build: Callable[..., S]) -> Iterator[Callable[..., S]]:
-    """``start(*args, **kw)`` builds a server with ``build``, starts it, and stops it when the
-    pool closes; failing tests show its stderr (see ``pytest_runtest_makereport``)."""
-    servers: list[S] = []
-
-    def start(*args: Any, **kwargs: Any) -> S:
-        server = build(*args, **kwargs)
-        servers.append(server)
-        _started.append(server)
-        server.start()
-        return server
-
-    try:
-        yield start
-    finally:
-        for server in servers:
-            server.close()
-            if server in _started:
-                _started.remove(server)
-
-
-def _factory() -> contextlib.AbstractContextManager[Callable[..., ServerProcess]]:
-    return server_pool(ServerProcess)
+from tests.support.processes import STARTED, ServerProcess, built, server_pool
 
 
 @pytest.fixture
 def server_factory() -> Iterator[Callable[..., ServerProcess]]:
-    """``server_factory(script, *args, **kw)`` -> a started :class:`ServerProcess`, stopped after
-    the test."""
-    with _factory() as start:
+    """``server_factory(script, *args, **kw)`` or ``server_factory(server)`` -> a started
+    server, stopped after the test."""
+    with server_pool(built) as start:
         yield start
 
 
 @pytest.fixture(scope="module")
 def module_server_factory() -> Iterator[Callable[..., ServerProcess]]:
     """Like ``server_factory``, stopped at the end of the module (for shared servers)."""
-    with _factory() as start:
+    with server_pool(built) as start:
         yield start
 
 
@@ -246,57 +46,7 @@ def module_server_factory() -> Iterator[Callable[..., ServerProcess]]:
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     """When a test fails, attach the stderr of every server running (or dead) at that moment."""
     report = yield
-    if report.failed and _started:
-        for server in _started:
+    if report.failed and STARTED:
+        for server in STARTED:
             report.sections.append((f"server {Path(server.script).name}", server.report()))
     return report
-
-
-# --- Node clients --------------------------------------------------------------------------------
-class NodeClientError(AssertionError):
-    pass
-
-
-def node_client(
-    script: str, *args: Any, timeout: float = NODE_TIMEOUT, expect_ok: bool = True
-) -> dict[str, Any]:
-    """Run ``node tests/node/<script> ARGS...`` and return its JSON result (its last stdout line).
-
-    Non-string arguments are passed as JSON. With ``expect_ok`` a non-zero exit fails the test
-    with the script's output.
-    """
-    argv = ["node", str(NODE_DIR / script)]
-    argv += [a if isinstance(a, str) else json.dumps(a) for a in args]
-    try:
-        done = subprocess.run(
-            argv,
-            cwd=TESTS_DIR,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            stdin=subprocess.DEVNULL,
-        )
-    except subprocess.TimeoutExpired as err:
-        raise NodeClientError(
-            f"{script} did not finish within {timeout}s\nstdout: {err.stdout!r}\n"
-            f"stderr: {err.stderr!r}"
-        ) from None
-    lines = [line for line in done.stdout.splitlines() if line.strip()]
-    if expect_ok and done.returncode != 0:
-        raise NodeClientError(
-            f"{script} exited with {done.returncode}\nstdout:\n{done.stdout}\n"
-            f"stderr:\n{done.stderr}"
-        )
-    if not lines:
-        raise NodeClientError(f"{script} printed nothing\nstderr:\n{done.stderr}")
-    try:
-        parsed: Any = json.loads(lines[-1])
-    except json.JSONDecodeError:
-        parsed = None
-    if not isinstance(parsed, dict):
-        raise NodeClientError(
-            f"{script} printed no JSON object\nstdout:\n{done.stdout}\nstderr:\n{done.stderr}"
-        )
-    result: dict[str, Any] = parsed
-    result.setdefault("_exit_code", done.returncode)
-    return result

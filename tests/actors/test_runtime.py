@@ -8,7 +8,7 @@ import pytest
 import trio
 
 from actors.runtime import Actor, AskTimeout, Registry, Reply, SupervisorPolicy, supervise
-from tests.waiting import wait_until
+from tests.support.waiting import wait_until
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 import trio
 
 from actors.store import Store
-from tests.waiting import wait_until
+from tests.support.waiting import wait_until
 
 SCHEMA = "CREATE TABLE IF NOT EXISTS items (id INTEGER PRIMARY KEY, value TEXT UNIQUE)"
 

@@ -17,11 +17,10 @@ import pytest
 import socketio
 from playwright.sync_api import Page, expect
 
-from tests.admin_ui.helpers import PASSWORD, admin_server, token
-from tests.browser.test_dashboard import ARTIFACTS, WAIT_MS, browser_page
-from tests.conftest import ServerProcess
+from tests.browser.helpers import ARTIFACTS, WAIT_MS
+from tests.support.processes import ServerProcess
+from tests.web.apps.admin_ui.helpers import PASSWORD, admin_server, token
 
-__all__ = ["browser_page"]  # the fixture, shared with the dashboard's test
 WAIT_SECONDS = 15.0
 SCREENSHOT = {"x": 0, "y": 0, "width": 1440, "height": 560}
 

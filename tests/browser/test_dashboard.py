@@ -15,74 +15,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import queue
 import re
 import secrets
 import shutil
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import socketio
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
-from tests.conftest import REPO_ROOT, ServerProcess
-from tests.product_server import READY
-from web.platform.auth import Authenticator
-
-CHROMIUM = os.environ.get("SWITCHBOARD_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-SECRET = "browser-test-secret-0123456789abcdef"
-AUTH = Authenticator(SECRET)
-ARTIFACTS = REPO_ROOT / "artifacts"
-WAIT_MS = 20_000
-SERVER_SCRIPT = "tests/product_server.py"
-
-
-def server_flags(data_dir: Path) -> list[str]:
-    return [
-        "--demo",
-        "--demo-events-per-second",
-        "6",
-        "--data-dir",
-        str(data_dir),
-        "--jwt-secret",
-        SECRET,
-        "--dashboard-push-interval-seconds",
-        "1",
-        "--live-metrics-interval-seconds",
-        "1",
-        "--events-batch-interval-ms",
-        "100",
-    ]
-
-
-@pytest.fixture
-def browser_page() -> Iterator[Page]:
-    if not Path(CHROMIUM).is_file():
-        pytest.fail(
-            f"Chromium is not installed at {CHROMIUM}: `make test` installs it "
-            "(apt-get install chromium); the browser test does not skip"
-        )
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1440, "height": 1400})
-            page.set_default_timeout(WAIT_MS)
-            yield page
-        finally:
-            browser.close()
+from tests.browser.helpers import ARTIFACTS, CHROMIUM, card_value, server_flags, token
+from tests.support.processes import ServerProcess
+from tests.support.servers import PRODUCT_READY, PRODUCT_SERVER
+from tests.support.waiting import wait_until_blocking
 
 
 class ChatObserver:
@@ -113,18 +63,19 @@ class ChatObserver:
         return answer
 
     def wait_for(self, match: Callable[[dict[str, Any]], bool], timeout: float) -> dict[str, Any]:
-        deadline = threading.Event()
-        timer = threading.Timer(timeout, deadline.set)
-        timer.start()
-        try:
-            while not deadline.is_set():
-                with contextlib.suppress(queue.Empty):
-                    message = self.messages.get(timeout=0.2)
-                    if match(message):
-                        return message
-            raise AssertionError(f"no matching message:new within {timeout}s")
-        finally:
-            timer.cancel()
+        found: list[dict[str, Any]] = []
+
+        def arrived() -> bool:  # waits up to 0.2 s for the next message
+            with contextlib.suppress(queue.Empty):
+                message = self.messages.get(timeout=0.2)
+                if match(message):
+                    found.append(message)
+            return bool(found)
+
+        wait_until_blocking(
+            arrived, timeout, message=f"no matching message:new within {timeout}s", interval=0
+        )
+        return found[0]
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
@@ -133,20 +84,14 @@ class ChatObserver:
         self.thread.join(timeout=5)
 
 
-def card_value(page: Page, key: str) -> float:
-    text = page.locator(f"#card-{key} .value").inner_text()
-    digits = re.sub(r"[^0-9.]", "", text)
-    return float(digits) if digits else 0.0
-
-
 def test_dashboard_live_in_a_browser(
     server_factory: Callable[..., ServerProcess], browser_page: Page, tmp_path: Path
 ) -> None:
-    server = server_factory(SERVER_SCRIPT, *server_flags(tmp_path), ready_marker=READY)
+    server = server_factory(PRODUCT_SERVER, *server_flags(tmp_path), ready_marker=PRODUCT_READY)
     page = browser_page
     errors: list[str] = []
     page.on("pageerror", lambda err: errors.append(str(err)))
-    admin = AUTH.issue("admin", name="Admin", role="admin")
+    admin = token("admin", "admin", name="Admin")
 
     page.goto(f"{server.url}/#token={admin}")
     expect(page.locator("#conn-state")).to_have_attribute("data-state", "connected")
@@ -189,7 +134,7 @@ def test_dashboard_live_in_a_browser(
         )
     chat_id = chat_panel.get_attribute("data-chat-id")
     assert chat_id
-    observer = ChatObserver(server.url, AUTH.issue("qa-observer", name="QA", role="admin"))
+    observer = ChatObserver(server.url, token("qa-observer", "admin", name="QA"))
     try:
         joined = observer.join(chat_id)
         assert joined.get("success"), joined
@@ -224,7 +169,7 @@ def test_dashboard_live_in_a_browser(
     expect(page.locator("#conn-state")).not_to_have_attribute("data-state", "connected")
     newest = page.locator("#feed li").first.get_attribute("data-event-id")
     restarted = ServerProcess(
-        SERVER_SCRIPT, *server_flags(tmp_path), port=server.port, ready_marker=READY
+        PRODUCT_SERVER, *server_flags(tmp_path), port=server.port, ready_marker=PRODUCT_READY
     )
     with restarted:
         expect(page.locator("#conn-state")).to_have_attribute(
@@ -239,35 +184,3 @@ def test_dashboard_live_in_a_browser(
 def test_chromium_is_the_os_package() -> None:
     """`make test` installs Chromium with apt; Playwright never downloads a browser here."""
     assert shutil.which("chromium") or Path(CHROMIUM).is_file(), "chromium is not installed"
-
-
-def test_page_and_vendored_files_are_served(
-    server_factory: Callable[..., ServerProcess], tmp_path: Path
-) -> None:
-    server = server_factory(
-        "tests/product_server.py",
-        "--data-dir",
-        str(tmp_path),
-        "--jwt-secret",
-        SECRET,
-        "--engineio-path",
-        "/rt/",
-        ready_marker=READY,
-    )
-    page = httpx.get(server.url + "/", timeout=10)
-    assert page.status_code == 200
-    assert page.headers["content-type"].startswith("text/html")
-    assert "script-src 'self'" in page.headers["content-security-policy"]
-    assert '<meta name="switchboard-engineio-path" content="/rt/">' in page.text
-    assert "cdn" not in page.text.lower()  # no CDN: every script is served by the server
-    for path, kind in [
-        ("/static/dashboard.js", "text/javascript"),
-        ("/static/dashboard.css", "text/css"),
-        ("/static/vendor/socket.io.min.js", "text/javascript"),
-        ("/static/vendor/chart.umd.min.js", "text/javascript"),
-    ]:
-        answer = httpx.get(server.url + path, timeout=10)
-        assert answer.status_code == 200, (path, answer.text[:200])
-        assert answer.headers["content-type"].startswith(kind), path
-    for path in ["/static/vendor/ws.js", "/static/../cli.py", "/static/vendor-src/package.json"]:
-        assert httpx.get(server.url + path, timeout=10).status_code == 404, path

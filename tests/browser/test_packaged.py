@@ -17,11 +17,9 @@ from pathlib import Path
 import httpx
 from playwright.sync_api import Page, expect
 
-from tests.browser.test_dashboard import AUTH, browser_page, card_value, server_flags
-from tests.conftest import REPO_ROOT, ServerProcess
-from tests.product_server import READY
-
-__all__ = ["browser_page"]  # the fixture, shared with the source-tree browser test
+from tests.browser.helpers import card_value, server_flags, token
+from tests.support.processes import REPO_ROOT, ServerProcess
+from tests.support.servers import PRODUCT_READY
 
 INSTALL_TIMEOUT_SECONDS = 300
 
@@ -30,7 +28,7 @@ class InstalledServer(ServerProcess):
     """``switchboard serve`` from an installed venv: no repository on the path, no Node.js."""
 
     def __init__(self, venv: Path, *args: str, cwd: Path) -> None:
-        super().__init__("switchboard", *args, ready_marker=READY, cwd=cwd)
+        super().__init__("switchboard", *args, ready_marker=PRODUCT_READY, cwd=cwd)
         self.venv = venv
         self.env = {
             "PATH": str(venv / "bin"),
@@ -87,7 +85,7 @@ def test_pip_install_gives_a_working_dashboard_without_node(
         page = browser_page
         errors: list[str] = []
         page.on("pageerror", lambda err: errors.append(str(err)))
-        page.goto(f"{server.url}/#token={AUTH.issue('admin', name='Admin', role='admin')}")
+        page.goto(f"{server.url}/#token={token('admin', 'admin', name='Admin')}")
         expect(page.locator("#conn-state")).to_have_attribute("data-state", "connected")
         for key in ("totalEvents", "activeUsers"):
             expect(page.locator(f"#card-{key} .value")).to_have_text(re.compile(r"[1-9]"))

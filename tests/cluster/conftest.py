@@ -1,113 +1,16 @@
-"""What the cluster tests start for themselves, on free ports: a private Redis, Switchboard
-nodes, a stock Node socket.io server with the Redis adapter, and HAProxy in front (round-robin,
-no stickiness). Nothing here touches a Redis or a load balancer the machine already runs."""
+"""Fixtures of the cluster tests: a private Redis per module and HAProxy balancers in front of
+the nodes a test starts (tests/cluster/helpers.py); the nodes themselves are started with
+``server_factory`` / ``module_server_factory``."""
 
 from __future__ import annotations
 
-import asyncio
-import shutil
-import socket
-import subprocess
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-import socketio
 
-from tests.conftest import ServerProcess, free_port, server_pool
-from web.platform.auth import Authenticator
-
-SECRET = "interop-secret"  # the interop server's
-AUTH = Authenticator(SECRET)
-START_TIMEOUT_SECONDS = 15.0
-PORT_POLL_SECONDS = 0.02
-FAST_CLUSTER = [  # leases and probes short enough for fault tests to finish quickly
-    "--set", "cluster_node_lease_seconds=1.5",
-    "--set", "cluster_probe_interval_seconds=0.3",
-    "--set", "cluster_request_timeout_seconds=3",
-]  # fmt: skip
-
-
-def token(user: str = "u1") -> str:
-    return AUTH.issue(user, ttl_seconds=3600)
-
-
-def _wait_for_port(port: int, alive: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        if not alive():
-            raise RuntimeError(f"{what} exited while starting")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(PORT_POLL_SECONDS)  # a port that is not open yet; bounded by the deadline
-    raise RuntimeError(f"{what} did not listen on {port} within {START_TIMEOUT_SECONDS}s")
-
-
-class RedisServer:
-    """A private redis-server (nothing on disk) that a test can stop and start again."""
-
-    def __init__(self) -> None:
-        if shutil.which("redis-server") is None:
-            pytest.fail("redis-server is not installed: `make test` installs it")
-        self.port = free_port()
-        self.dir = tempfile.mkdtemp(prefix="redis-")
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", self.dir, "--protected-mode", "no"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        proc = self.proc
-        _wait_for_port(self.port, lambda: proc.poll() is None, "redis-server")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=5)
-
-    def restart(self) -> None:
-        self.stop()
-        self.start()
-
-
-class LoadBalancer:
-    """HAProxy, round-robin per request, no stickiness, WebSocket tunnels passed through."""
-
-    def __init__(self, backends: list[int], folder: Path) -> None:
-        if shutil.which("haproxy") is None:
-            pytest.fail("haproxy is not installed: `make test` installs it")
-        self.port = free_port()
-        servers = "".join(f"  server n{i} 127.0.0.1:{port}\n" for i, port in enumerate(backends))
-        config = folder / "haproxy.cfg"
-        config.write_text(
-            "global\n  maxconn 8000\n"
-            "defaults\n  mode http\n  timeout connect 2s\n  timeout client 60s\n"
-            "  timeout server 60s\n  timeout tunnel 1h\n"
-            f"frontend fe\n  bind 127.0.0.1:{self.port}\n  default_backend be\n"
-            f"backend be\n  balance roundrobin\n{servers}"
-        )
-        self.proc = subprocess.Popen(["haproxy", "-f", str(config), "-db"])
-        proc = self.proc
-        _wait_for_port(self.port, lambda: proc.poll() is None, "haproxy")
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def close(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(timeout=5)
+from tests.cluster.helpers import LoadBalancer, RedisServer
 
 
 @pytest.fixture(scope="module")
@@ -116,30 +19,6 @@ def redis() -> Iterator[RedisServer]:
     server.start()
     yield server
     server.stop()
-
-
-def switchboard_node(redis_url: str, *extra: str) -> ServerProcess:
-    return ServerProcess(
-        "tests/interop_server.py", "--set", f"redis_url={redis_url}", *FAST_CLUSTER, *extra
-    )
-
-
-def node_server(redis_url: str) -> ServerProcess:
-    return ServerProcess("tests/node/cluster_server.js", redis_url, python="node")
-
-
-@pytest.fixture(scope="module")
-def start() -> Iterator[Callable[[ServerProcess], ServerProcess]]:
-    """``start(process)``: start a server (stopped at the end of the module)."""
-    with server_pool(lambda process: process) as pool:
-        yield pool
-
-
-@pytest.fixture
-def start_each() -> Iterator[Callable[[ServerProcess], ServerProcess]]:
-    """Like ``start``, for servers that end with the test."""
-    with server_pool(lambda process: process) as pool:
-        yield pool
 
 
 @pytest.fixture(scope="module")
@@ -157,45 +36,3 @@ def balancer() -> Iterator[Callable[[list[int]], LoadBalancer]]:
     yield make
     for lb in made:
         lb.close()
-
-
-class Client:
-    """A python-socketio AsyncClient that keeps what it receives, per event, to wait on."""
-
-    def __init__(self, url: str, auth: dict[str, str] | None = None, **options: Any) -> None:
-        self.url = url
-        self.auth = auth
-        self.options = options
-        self.sio = socketio.AsyncClient(reconnection=False)
-        self.inbox: dict[str, asyncio.Queue[tuple[Any, ...]]] = {}
-        self.answers: dict[str, Any] = {}  # event -> what this client acks when asked
-        self.disconnected = asyncio.Event()
-        self.sio.on("*", self._record)
-        self.sio.on("disconnect", self.disconnected.set)
-
-    async def _record(self, event: str, *args: Any) -> Any:
-        self.queue(event).put_nowait(args)
-        return self.answers.get(event)
-
-    def queue(self, event: str) -> asyncio.Queue[tuple[Any, ...]]:
-        return self.inbox.setdefault(event, asyncio.Queue())
-
-    async def connect(self, transports: list[str] | None = None) -> Client:
-        await self.sio.connect(self.url, auth=self.auth, transports=transports, wait_timeout=10)
-        return self
-
-    async def call(self, event: str, *args: Any, timeout: float = 10.0) -> Any:
-        data = args[0] if len(args) == 1 else tuple(args)  # a tuple: several arguments
-        return await self.sio.call(event, data, timeout=timeout)
-
-    async def next(self, event: str, timeout: float = 10.0) -> tuple[Any, ...]:
-        return await asyncio.wait_for(self.queue(event).get(), timeout)
-
-    @property
-    def sid(self) -> str:
-        sid = self.sio.get_sid()
-        assert sid is not None
-        return sid
-
-    async def close(self) -> None:
-        await self.sio.disconnect()

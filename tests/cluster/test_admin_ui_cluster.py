@@ -2,39 +2,31 @@
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Callable
 
-from tests.admin_ui.helpers import PASSWORD_HASH, SECRET, admin, run, user
-from tests.admin_ui.helpers import READY as PRODUCT_READY
-from tests.conftest import ServerProcess
+from tests.cluster.helpers import RedisServer
+from tests.support.clients.scenarios import run
+from tests.support.processes import ProductServer, ServerProcess
+from tests.support.tokens import ADMIN_UI_SECRET
+from tests.web.apps.admin_ui.helpers import ADMIN_UI_FLAGS, admin, user
 
-from .conftest import RedisServer
 
-
-def product_node(redis: RedisServer, node_id: str) -> ServerProcess:
-    return ServerProcess(
-        "tests/product_server.py",
-        "--data-dir", tempfile.mkdtemp(prefix="admin-cluster-"),
-        "--jwt-secret", SECRET,
-        "--log-level", "warning",
+def product_node(redis: RedisServer, node_id: str) -> ProductServer:
+    return ProductServer(
+        *ADMIN_UI_FLAGS,
         "--redis-url", redis.url,
         "--node-id", node_id,
-        "--admin-ui", "true",
-        "--admin-ui-username", "ops",
-        "--admin-ui-password-hash", PASSWORD_HASH,
-        "--admin-ui-stats-interval-seconds", "0.2",
         "--cluster-node-lease-seconds", "1.5",
         "--cluster-probe-interval-seconds", "0.3",
-        ready_marker=PRODUCT_READY,
+        secret=ADMIN_UI_SECRET,
     )  # fmt: skip
 
 
 def test_the_ui_sees_and_acts_on_every_node(
-    redis: RedisServer, start: Callable[[ServerProcess], ServerProcess]
+    redis: RedisServer, server_factory: Callable[..., ServerProcess]
 ) -> None:
-    one = start(product_node(redis, "node-one"))
-    two = start(product_node(redis, "node-two"))
+    one = server_factory(product_node(redis, "node-one"))
+    two = server_factory(product_node(redis, "node-two"))
 
     async def scenario() -> None:
         early = await user(two.url, "early")  # there before the UI signs in

@@ -13,8 +13,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.cluster.conftest import Client, RedisServer, switchboard_node, token
-from tests.conftest import ServerProcess
+from tests.cluster.helpers import Client, RedisServer, switchboard_node, token
+from tests.support.processes import ServerProcess
+from tests.support.waiting import wait_until_asyncio
 
 pytestmark = pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
 
@@ -28,9 +29,7 @@ def health(node: ServerProcess) -> dict[str, Any]:
 
 async def eventually(check: Callable[[], bool], timeout: float = WAIT_SECONDS) -> None:
     """Wait (bounded) until ``check()`` holds, looking every 50 ms."""
-    async with asyncio.timeout(timeout):
-        while not check():
-            await asyncio.sleep(POLL_SECONDS)
+    await wait_until_asyncio(check, timeout, interval=POLL_SECONDS)
 
 
 POLL_SECONDS = 0.05
@@ -56,10 +55,8 @@ def see_each_other(nodes: list[ServerProcess]) -> None:
 
 
 @pytest.fixture
-def pair(
-    redis: RedisServer, start_each: Callable[[ServerProcess], ServerProcess]
-) -> list[ServerProcess]:
-    nodes = [start_each(switchboard_node(redis.url)) for _ in range(2)]
+def pair(redis: RedisServer, server_factory: Callable[..., ServerProcess]) -> list[ServerProcess]:
+    nodes = [server_factory(switchboard_node(redis.url)) for _ in range(2)]
     see_each_other(nodes)
     return nodes
 
@@ -150,9 +147,9 @@ def test_garbage_on_the_channels_is_counted_and_dropped(
 
 
 def test_a_node_killed_leaves_the_others_serving(
-    redis: RedisServer, start_each: Callable[[ServerProcess], ServerProcess]
+    redis: RedisServer, server_factory: Callable[..., ServerProcess]
 ) -> None:
-    nodes = [start_each(switchboard_node(redis.url)) for _ in range(3)]
+    nodes = [server_factory(switchboard_node(redis.url)) for _ in range(3)]
     see_each_other(nodes)
     victim_id = health(nodes[2])["cluster"]["node_id"]
 

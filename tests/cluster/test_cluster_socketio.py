@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.cluster.conftest import (
+from tests.cluster.helpers import (
     Client,
     LoadBalancer,
     RedisServer,
@@ -20,7 +20,7 @@ from tests.cluster.conftest import (
     switchboard_node,
     token,
 )
-from tests.conftest import NODE_DIR, ServerProcess, node_client
+from tests.support.processes import NODE_DIR, ServerProcess, node_client
 
 pytestmark = pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
 
@@ -29,9 +29,9 @@ CONNECTS_PER_MODE = 200
 
 @pytest.fixture(scope="module")
 def nodes(
-    redis: RedisServer, start: Callable[[ServerProcess], ServerProcess]
+    redis: RedisServer, module_server_factory: Callable[..., ServerProcess]
 ) -> list[ServerProcess]:
-    return [start(switchboard_node(redis.url)) for _ in range(3)]
+    return [module_server_factory(switchboard_node(redis.url)) for _ in range(3)]
 
 
 @pytest.fixture(scope="module")
@@ -40,8 +40,10 @@ def lb(nodes: list[ServerProcess], balancer: Callable[[list[int]], LoadBalancer]
 
 
 @pytest.fixture(scope="module")
-def node_js(redis: RedisServer, start: Callable[[ServerProcess], ServerProcess]) -> ServerProcess:
-    return start(node_server(redis.url))
+def node_js(
+    redis: RedisServer, module_server_factory: Callable[..., ServerProcess]
+) -> ServerProcess:
+    return module_server_factory(node_server(redis.url))
 
 
 def emitter(redis: RedisServer, action: str, spec: dict[str, Any]) -> None:
@@ -65,13 +67,13 @@ def test_hundreds_of_stock_clients_through_the_balancer(lb: LoadBalancer, transp
 
 def test_upgrades_through_the_asgi_route_are_relayed_to_their_owner(
     redis: RedisServer,
-    start: Callable[[ServerProcess], ServerProcess],
+    module_server_factory: Callable[..., ServerProcess],
     balancer: Callable[[list[int]], LoadBalancer],
 ) -> None:
     """With the native path off, an upgrade for another node's session arrives through
     Hypercorn's ASGI route, which relays it message by message."""
     own_cluster = ("--asgi-only", "--set", "redis_key_prefix=asgi-cluster")
-    asgi = [start(switchboard_node(redis.url, *own_cluster)) for _ in range(2)]
+    asgi = [module_server_factory(switchboard_node(redis.url, *own_cluster)) for _ in range(2)]
     front = balancer([n.port for n in asgi])
     result = node_client("cluster_clients.js", front.url, token(), "default", "50", timeout=120)
     assert result["errors"] == []

@@ -9,29 +9,25 @@ from pathlib import Path
 
 import httpx
 
-from tests.cluster.conftest import Client, RedisServer
-from tests.conftest import ServerProcess
-from tests.product_server import READY
-from web.platform.auth import Authenticator
+from tests.cluster.helpers import Client, RedisServer
+from tests.support.processes import ProductServer, ServerProcess
+from tests.support.tokens import WORKERS_SECRET, Tokens
 
-SECRET = "workers-test-secret-0123456789abcdef"
-AUTH = Authenticator(SECRET)
+token = Tokens(WORKERS_SECRET)
 CLIENTS = 16
 
 
 def test_two_workers_serve_one_port_and_share_broadcasts(
-    redis: RedisServer, start_each: Callable[[ServerProcess], ServerProcess], tmp_path: Path
+    redis: RedisServer, server_factory: Callable[..., ServerProcess], tmp_path: Path
 ) -> None:
-    server = start_each(
-        ServerProcess(
-            "tests/product_server.py",
-            "--workers", "2", "--redis-url", redis.url, "--jwt-secret", SECRET,
-            "--data-dir", str(tmp_path),
-            ready_marker=READY,
+    server = server_factory(
+        ProductServer(
+            "--workers", "2", "--redis-url", redis.url,
+            secret=WORKERS_SECRET, data_dir=tmp_path,
         )
     )  # fmt: skip
-    dashboard = AUTH.issue("watcher", role="user", guilds=["g1"])
-    bot = AUTH.issue("bot-1", role="bot", guilds=["g1"])
+    dashboard = token("watcher", "user", guilds=["g1"])
+    bot = token("bot-1", "bot", guilds=["g1"])
 
     async def scenario() -> None:
         clients = [

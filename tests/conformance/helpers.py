@@ -1,4 +1,5 @@
-"""Raw Engine.IO / Socket.IO client helpers for the conformance tests.
+"""The conformance suite's settings and raw clients (tests/support/clients/raw.py, bounded by
+the suite's ``WAIT``).
 
 Nothing here implements the protocol "for" the tests: the helpers only move exact strings and
 bytes over HTTP long-polling and WebSocket frames, answer server PINGs where asked to, and enforce
@@ -7,25 +8,20 @@ timeouts so that every wait is bounded (``trio.fail_after``), never a bare sleep
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode, urlsplit
 
-import httpx
 import pytest
 import trio
-from trio_websocket import ConnectionClosed, WebSocketConnection, open_websocket_url
+from trio_websocket import ConnectionClosed, open_websocket_url
 
-from tests.hardening.helpers import RawConn
-from tests.tcp_table import server_end
-from tests.waiting import POLL_INTERVAL_SECONDS
+from tests.support.clients import raw
+from tests.support.clients.raw import parse_open_packet
 
-# Conformance server configuration (PROTOCOL.md, "Conformance server").
+# Conformance server configuration (docs/protocol.md, "Conformance server").
 PING_INTERVAL = 0.3
 PING_TIMEOUT = 0.2
 MAX_PAYLOAD = 1_000_000
@@ -43,19 +39,17 @@ LATE = 0.1
 # Upper bound for waiting for something that should come promptly.
 WAIT = 2.0
 
-RS = "\x1e"  # Engine.IO v4 polling payload separator
-
 _cmd = shlex.split(os.environ.get("CONFORMANCE_SERVER_CMD", ""))
 #: True when the suite runs against the Node.js reference (CONFORMANCE_SERVER_CMD="node ...").
 IS_NODE_REFERENCE = bool(_cmd) and os.path.basename(_cmd[0]).startswith("node")
 
 
 def node_deviation(reason: str) -> pytest.MarkDecorator:
-    """PROTOCOL.md is the contract; where the Node reference disagrees, the test follows
-    PROTOCOL.md and is expected to fail only when run against Node."""
+    """docs/protocol.md is the contract; where the Node reference disagrees, the test follows
+    docs/protocol.md and is expected to fail only when run against Node."""
     return pytest.mark.xfail(
         IS_NODE_REFERENCE,
-        reason=f"Node reference deviates from PROTOCOL.md: {reason}",
+        reason=f"Node reference deviates from docs/protocol.md: {reason}",
         strict=False,
     )
 
@@ -63,21 +57,6 @@ def node_deviation(reason: str) -> pytest.MarkDecorator:
 def ws_url(base: str, path: str, query: str) -> str:
     assert base.startswith("http://")
     return "ws://" + base[len("http://") :] + path + "?" + query
-
-
-def parse_open_packet(packet: str) -> dict[str, Any]:
-    """``0{...}`` -> dict, keeping key order (checked by callers) and rejecting duplicate keys."""
-    assert isinstance(packet, str), f"OPEN packet must be text, got {packet!r}"
-    assert packet.startswith("0"), f"expected an OPEN packet, got {packet!r}"
-
-    def no_dupes(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        keys = [k for k, _ in pairs]
-        assert len(keys) == len(set(keys)), f"duplicate keys in {packet!r}"
-        return dict(pairs)
-
-    data = json.loads(packet[1:], object_pairs_hook=no_dupes)
-    assert isinstance(data, dict)
-    return data
 
 
 def check_handshake(info: dict[str, Any], upgrades: list[str]) -> None:
@@ -94,97 +73,20 @@ def check_handshake(info: dict[str, Any], upgrades: list[str]) -> None:
 # HTTP long-polling
 
 
-class Polling:
+class Polling(raw.Polling):
     """One Engine.IO session over HTTP long-polling, driven with exact request bodies."""
 
-    def __init__(self, http: httpx.AsyncClient, base: str, path: str) -> None:
-        self.http = http
-        self.url = base + path
-        self.sid: str | None = None
-        # when the handshake was sent: the server arms its timers after this, so it is a sound
-        # start for "not earlier than" checks (the answer's arrival may lag behind the arming)
-        self.handshake_sent_at: float | None = None
-
-    def params(self, **extra: str) -> dict[str, str]:
-        p = {"EIO": "4", "transport": "polling"}
-        if self.sid is not None:
-            p["sid"] = self.sid
-        p.update(extra)
-        return p
-
-    async def handshake(self) -> dict[str, Any]:
-        self.handshake_sent_at = trio.current_time()
-        r = await self.http.get(self.url, params={"EIO": "4", "transport": "polling"})
-        assert r.status_code == 200, (r.status_code, r.text)
-        info = parse_open_packet(r.text)
-        self.sid = info["sid"]
-        return info
-
-    async def get(self, timeout: float = WAIT) -> httpx.Response:
-        with trio.fail_after(timeout):
-            return await self.http.get(self.url, params=self.params())
-
-    async def post(self, body: str | bytes, timeout: float = WAIT) -> httpx.Response:
-        with trio.fail_after(timeout):
-            return await self.http.post(self.url, params=self.params(), content=body)
-
-    async def post_ok(self, body: str | bytes) -> None:
-        r = await self.post(body)
-        assert (r.status_code, r.text) == (200, "ok")
-
-    async def send_get(self) -> RawGet:
-        """Send a GET on a connection of its own and return once the server has read it (the
-        request is then pending on the server, or answered); ``await get.response()`` later."""
-        return await RawGet.send(self.url, self.params())
-
-    async def get_packets(self, timeout: float = WAIT) -> list[str]:
-        """One GET; returns its packets with server PINGs removed (each answered with a PONG)."""
-        r = await self.get(timeout)
-        assert r.status_code == 200, (r.status_code, r.text)
-        packets = r.text.split(RS)
-        if "2" in packets:
-            await self.post_ok("3")
-        return [p for p in packets if p != "2"]
-
-    async def collect(self, count: int, timeout: float = WAIT) -> list[str]:
-        """GET until ``count`` non-PING packets have arrived."""
-        out: list[str] = []
-        with trio.fail_after(timeout):
-            while len(out) < count:
-                out += await self.get_packets()
-        assert len(out) == count, out
-        return out
+    wait = WAIT
 
 
 # --------------------------------------------------------------------------------------------
 # WebSocket
 
 
-class WS:
+class WS(raw.WebSocketClient):
     """A raw WebSocket: one Engine.IO packet per frame, text as ``str``, binary as ``bytes``."""
 
-    def __init__(self, conn: WebSocketConnection) -> None:
-        self.conn = conn
-        self.frames: list[str | bytes] = []  # every frame received, PINGs included
-
-    async def send(self, message: str | bytes) -> None:
-        await self.conn.send_message(message)
-
-    async def recv_raw(self, timeout: float = WAIT) -> str | bytes:
-        with trio.fail_after(timeout):
-            message = await self.conn.get_message()
-        self.frames.append(message)
-        return message
-
-    async def recv(self, timeout: float = WAIT) -> str | bytes:
-        """Next frame that is not a server PING; PINGs are answered with ``3``."""
-        with trio.fail_after(timeout):
-            while True:
-                message = await self.recv_raw(timeout=timeout)
-                if message == "2":
-                    await self.send("3")
-                    continue
-                return message
+    wait = WAIT
 
     async def recv_n(self, count: int, timeout: float = WAIT) -> list[str | bytes]:
         with trio.fail_after(timeout):
@@ -256,54 +158,3 @@ async def sio_connect(ws: WS, nsp: str = "/", auth: str = "") -> tuple[str, str]
 
 def placeholders(n: int) -> str:
     return ",".join(f'{{"_placeholder":true,"num":{i}}}' for i in range(n))
-
-
-# --------------------------------------------------------------------------- "the server read it"
-
-
-async def wait_server_has_read(server_port: int, client_port: int) -> None:
-    """Until the server's end of our connection holds no unread bytes: on loopback our bytes
-    are in its receive queue by the time ``send`` returns, so "empty" means the server took
-    the request in (``tests/tcp_table.py``)."""
-    with trio.fail_after(WAIT):
-        while True:
-            end = server_end(server_port, client_port)
-            if end is not None and end.unread_bytes == 0:
-                return
-            await trio.sleep(POLL_INTERVAL_SECONDS)
-
-
-@dataclass
-class RawResponse:
-    """The parts of an HTTP answer the tests read (named as in httpx)."""
-
-    status_code: int
-    text: str
-
-    def json(self) -> Any:
-        return json.loads(self.text)
-
-
-class RawGet:
-    """One HTTP GET on its own TCP connection, so that a test can tell when the server has read
-    it without guessing with a sleep."""
-
-    def __init__(self, conn: RawConn) -> None:
-        self.conn = conn
-
-    @classmethod
-    async def send(cls, url: str, params: dict[str, str]) -> RawGet:
-        parts = urlsplit(url)
-        host, port = parts.hostname or "127.0.0.1", parts.port or 80
-        conn = RawConn(await trio.open_tcp_stream(host, port))
-        await conn.send(
-            f"GET {parts.path}?{urlencode(params)} HTTP/1.1\r\nHost: {host}:{port}\r\n"
-            "Accept: */*\r\n\r\n".encode()
-        )
-        await wait_server_has_read(port, conn.stream.socket.getsockname()[1])
-        return cls(conn)
-
-    async def response(self, timeout: float = WAIT) -> RawResponse:
-        async with self.conn.stream:
-            status, _, body = await self.conn.response(timeout)
-        return RawResponse(status, body.decode("utf-8"))

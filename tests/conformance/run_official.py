@@ -13,13 +13,16 @@ from __future__ import annotations
 
 import argparse
 import re
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from tests.support.processes import REPO_ROOT as REPO
+from tests.support.processes import wait_for_port
+from tests.support.servers import CONFORMANCE_SERVER
+
 SUITES = [
     ("engine.io v3", "docs/engine.io-protocol/v3-test-suite", "engineio"),
     ("engine.io v4", "docs/engine.io-protocol/v4-test-suite", "engineio"),
@@ -27,27 +30,20 @@ SUITES = [
 ]
 PORT = 3000
 START_TIMEOUT_SECONDS = 15.0
-POLL_SECONDS = 0.05
-
-
-def wait_listening(proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_SECONDS
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            with socket.create_connection(("127.0.0.1", PORT), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(POLL_SECONDS)  # the server is starting; bounded by the deadline
-    raise SystemExit(f"the conformance server did not listen on {PORT}")
 
 
 def run_suite(folder: Path, mode: str, asgi: bool) -> tuple[int, int, int]:
     if not (folder / "node_modules").is_dir():
         subprocess.run(["npm", "ci", "--silent", "--no-audit", "--no-fund"], cwd=folder, check=True)
-    command = [sys.executable, "tests/conformance_server.py", "--mode", mode, "--port", str(PORT)]
+    command = [sys.executable, CONFORMANCE_SERVER, "--mode", mode, "--port", str(PORT)]
     server = subprocess.Popen([*command, *(["--asgi-only"] if asgi else [])], cwd=REPO)
     try:
-        wait_listening(server)
+        wait_for_port(
+            PORT,
+            START_TIMEOUT_SECONDS,
+            alive=lambda: server.poll() is None,
+            what="the conformance server",
+        )
         done = subprocess.run(
             ["npx", "mocha", "test-suite.js"], cwd=folder, capture_output=True, text=True
         )

@@ -1,4 +1,4 @@
-"""PROTOCOL.md "Close"."""
+"""docs/protocol.md "Close"."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import trio
 
 from .helpers import AT_ONCE, EIO_PATH, Polling, eio_ws, node_deviation
 
-# PROTOCOL.md wins over the reference here: Node ignores a CLOSE packet received over a
-# WebSocket (the socket stays open, PINGs keep coming), while PROTOCOL.md says it closes it.
+# docs/protocol.md wins over the reference here: Node ignores a CLOSE packet received over a
+# WebSocket (the socket stays open, PINGs keep coming), while docs/protocol.md says it closes it.
 WS_CLOSE_DEVIATION = "a 1 (CLOSE) packet over a WebSocket is ignored; the socket stays open"
 
 

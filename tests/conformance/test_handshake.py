@@ -1,4 +1,4 @@
-"""PROTOCOL.md "Handshake" and the "Conformance server" configuration."""
+"""docs/protocol.md "Handshake" and the "Conformance server" configuration."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import pytest
 import trio
 from trio_websocket import ConnectionClosed, ConnectionRejected, HandshakeError
 
+from tests.support.clients.raw import parse_open_packet
+
 from .helpers import (
     AT_ONCE,
     EIO_PATH,
@@ -16,7 +18,6 @@ from .helpers import (
     Polling,
     check_handshake,
     eio_ws,
-    parse_open_packet,
     ws_connect,
     ws_url,
 )

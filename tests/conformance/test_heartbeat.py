@@ -1,4 +1,4 @@
-"""PROTOCOL.md "Heartbeat": PING every pingInterval, closed by a timer pingTimeout after an
+"""docs/protocol.md "Heartbeat": PING every pingInterval, closed by a timer pingTimeout after an
 unanswered PING.  These tests read raw frames (no automatic PONG)."""
 
 from __future__ import annotations
@@ -6,16 +6,7 @@ from __future__ import annotations
 import httpx
 import trio
 
-from .helpers import (
-    EARLY,
-    EIO_PATH,
-    LATE,
-    PING_INTERVAL,
-    PING_TIMEOUT,
-    Polling,
-    eio_ws,
-    sio_ws,
-)
+from .helpers import EARLY, EIO_PATH, LATE, PING_INTERVAL, PING_TIMEOUT, Polling, eio_ws, sio_ws
 
 
 async def test_websocket_ping_every_interval(engineio_server: str) -> None:

@@ -1,4 +1,4 @@
-"""PROTOCOL.md "Messages" (Engine.IO level, against ``--mode engineio``, the echo server)."""
+"""docs/protocol.md "Messages" (Engine.IO level, against ``--mode engineio``, the echo server)."""
 
 from __future__ import annotations
 
@@ -8,16 +8,9 @@ import httpx
 import pytest
 import trio
 
-from .helpers import (
-    AT_ONCE,
-    EIO_PATH,
-    RS,
-    WAIT,
-    Polling,
-    eio_ws,
-    node_deviation,
-    wait_server_has_read,
-)
+from tests.support.clients.raw import RS, wait_server_has_read
+
+from .helpers import AT_ONCE, EIO_PATH, WAIT, Polling, eio_ws, node_deviation
 
 
 async def _session(http: httpx.AsyncClient, base: str) -> Polling:
@@ -79,7 +72,7 @@ async def test_polling_get_waits_for_data(http: httpx.AsyncClient, engineio_serv
 @pytest.mark.parametrize("packet", ["9x", "x", "7"])
 @node_deviation(
     "an invalid packet in a polling POST is answered 200 'ok' (then the session "
-    "is closed); PROTOCOL.md requires 400"
+    "is closed); docs/protocol.md requires 400"
 )
 async def test_polling_invalid_packet_post_is_400(
     http: httpx.AsyncClient, engineio_server: str, packet: str
@@ -131,7 +124,7 @@ async def test_aborted_get_closes_session(http: httpx.AsyncClient, engineio_serv
         "Host: 127.0.0.1\r\nAccept: */*\r\n\r\n"
     )
     await stream.send_all(request.encode())
-    await wait_server_has_read(port, stream.socket.getsockname()[1])  # the GET is pending
+    await wait_server_has_read(port, stream.socket.getsockname()[1], WAIT)  # the GET is pending
     await stream.aclose()  # the client gives up on its pending GET
     # The session must be closed "at once" after the abort.  The only way to observe that
     # without side effects is to look after the deadline: a POST before it would hand the

@@ -1,4 +1,4 @@
-"""PROTOCOL.md "Socket.IO v5", against ``--mode socketio``."""
+"""docs/protocol.md "Socket.IO v5", against ``--mode socketio``."""
 
 from __future__ import annotations
 
@@ -10,13 +10,14 @@ import pytest
 import trio
 from trio_websocket import ConnectionClosed
 
+from tests.support.clients.raw import RS
+
 from .helpers import (
     AT_ONCE,
     CONNECT_TIMEOUT,
     EARLY,
     LATE,
     PING_INTERVAL,
-    RS,
     SIO_PATH,
     WS,
     Polling,

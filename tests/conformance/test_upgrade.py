@@ -1,4 +1,4 @@
-"""PROTOCOL.md "Upgrade (polling -> WebSocket)", against the Engine.IO echo server."""
+"""docs/protocol.md "Upgrade (polling -> WebSocket)", against the Engine.IO echo server."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ from contextlib import asynccontextmanager
 import httpx
 import trio
 
-from .helpers import AT_ONCE, EIO_PATH, RS, WAIT, WS, Polling, RawResponse, eio_ws, node_deviation
+from tests.support.clients.raw import RS, RawResponse
+
+from .helpers import AT_ONCE, EIO_PATH, WAIT, WS, Polling, eio_ws, node_deviation
 
 
 async def _session(http: httpx.AsyncClient, base: str) -> Polling:

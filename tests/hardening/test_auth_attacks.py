@@ -2,8 +2,8 @@
 ``--jwt-audience`` configured, and the logs: tokens never reach them.
 
 Already covered elsewhere (not repeated here): no token, a garbage token, a wrong-key signature
-and an expired token with python-socketio and Node clients (tests/test_interop_*.py), and a
-token that expires during a session (tests/test_token_expiry.py).
+and an expired token with python-socketio and Node clients (tests/web/sockets/interop/), and a
+token that expires during a session (tests/web/sockets/test_token_expiry.py).
 
 Expected outcome of every refused token: exactly ``44{"message":"Authentication failed: ..."}``
 with the reason and nothing more (no claims, no stack), and the Engine.IO connection stays open
@@ -25,30 +25,26 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.product_server import READY
+from tests.support.clients.raw import PATH, WAIT, Polling, dumps, raw_conn, sio_ws, upgrade_head
+from tests.support.processes import ProductServer
+from tests.support.tokens import AUTH_ATTACKS_SECRET as SECRET
 
-from .helpers import PATH, WAIT, Polling, dumps, raw_conn, sio_ws, upgrade_head
-
-SECRET = "hardening-secret-long-enough-for-hs256-0123456789"
 ISSUER = "switchboard-tests"
 AUDIENCE = "switchboard-clients"
 
 
 def product(factory: Callable[..., Any], data_dir: Path, *flags: str) -> Any:
     return factory(
-        "tests/product_server.py",
-        "--data-dir",
-        str(data_dir),
-        "--jwt-secret",
-        SECRET,
-        "--jwt-issuer",
-        ISSUER,
-        "--jwt-audience",
-        AUDIENCE,
-        "--test-clock",
-        "true",
-        *flags,
-        ready_marker=READY,
+        ProductServer(
+            "--jwt-issuer",
+            ISSUER,
+            "--jwt-audience",
+            AUDIENCE,
+            *flags,
+            secret=SECRET,
+            data_dir=data_dir,
+            test_clock=True,
+        )
     )
 
 

@@ -3,7 +3,7 @@
 Already covered elsewhere (not repeated here): bad handshakes over HTTP, POST without sid, two
 concurrent GETs, aborted GETs, upgrade of an already upgraded sid, unknown sid on upgrade, the
 ping timeout on both transports and the connect timeout over WebSocket (tests/conformance/);
-polling POST over the size cap -> 413 (tests/test_raw_frames.py).
+polling POST over the size cap -> 413 (tests/web/sockets/test_raw_frames.py).
 
 Every attack here also checks the bystander: a client connected before the attack keeps its echo.
 """
@@ -18,22 +18,22 @@ import httpx
 import pytest
 import trio
 
-from .helpers import (
+from tests.support.clients.raw import (
     AT_ONCE,
     PATH,
+    TOKEN,
     WAIT,
     Polling,
     RawConn,
-    answering_pings,
     client_frame,
-    health,
-    interop,
-    metrics,
     raw_conn,
     sio_ws,
     upgrade_head,
-    wait_connections,
 )
+from tests.support.clients.status import health, metrics, wait_connections
+from tests.support.processes import interop
+
+from .helpers import answering_pings
 
 MAX_PACKETS = 20
 HEAD_TIMEOUT = 1.0
@@ -136,7 +136,7 @@ async def test_foreign_polling_sid_bad_upgrade_does_not_end_the_session(server: 
     instead of ``2probe``/``5``. Expected: only that WebSocket is closed; the polling session
     goes on (its GET is answered, its echo acked)."""
     async with httpx.AsyncClient(timeout=WAIT) as http:
-        victim = Polling(http, server)
+        victim = Polling(http, server, token=TOKEN)
         await victim.handshake()
         await victim.connect()
         async with raw_conn(server) as hijack:
@@ -160,7 +160,7 @@ async def test_upgrade_without_probe_and_probe_twice(server: Any) -> None:
     closes that connection."""
     async with httpx.AsyncClient(timeout=WAIT) as http:
         for probes in (2, 0):
-            client = Polling(http, server)
+            client = Polling(http, server, token=TOKEN)
             await client.handshake()
             await client.connect()
             async with raw_conn(server) as ws:
@@ -196,7 +196,7 @@ async def test_polling_bad_base64_closes_the_session(server: Any) -> None:
     """Attack: a polling POST carrying ``b`` + invalid base64 (inside a valid payload).
     Expected: 400 ``{"code":3}``; the session is closed (next GET 400)."""
     async with httpx.AsyncClient(timeout=WAIT) as http:
-        client = Polling(http, server)
+        client = Polling(http, server, token=TOKEN)
         await client.handshake()
         await client.connect()
         r = await client.post('42["echo",1]\x1ebnot*base64')
@@ -209,7 +209,7 @@ async def test_payload_amplification_is_capped(server: Any) -> None:
     Expected: up to ``max_packets_per_payload`` (20 here) are all handled and answered; one
     more and the POST gets 400 and the session is closed, none of its packets handled."""
     async with httpx.AsyncClient(timeout=WAIT) as http:
-        client = Polling(http, server)
+        client = Polling(http, server, token=TOKEN)
         await client.handshake()
         await client.connect()
         body = "\x1e".join(f'42{i}["echo",{i}]' for i in range(MAX_PACKETS))
@@ -226,7 +226,7 @@ async def test_payload_amplification_is_capped(server: Any) -> None:
         assert r.status_code == 400
         assert (await client.get()).status_code == 400
 
-        client = Polling(http, server)  # a body of record separators only
+        client = Polling(http, server, token=TOKEN)  # a body of record separators only
         await client.handshake()
         r = await client.post("\x1e" * 5000)
         assert r.status_code == 400
@@ -253,7 +253,7 @@ async def test_chunked_post_under_and_over_the_cap(server: Any) -> None:
     up front). Expected: under the cap (10,000 bytes) the packets are handled (200 ``ok``, the
     echo is acked); over the cap 413 and the session is closed, the bystander unaffected."""
     async with httpx.AsyncClient(timeout=WAIT) as http, sio_ws(server) as bystander:
-        client = Polling(http, server)
+        client = Polling(http, server, token=TOKEN)
         await client.handshake()
         await client.connect()
         packet = b'425["echo","' + b"c" * 3000 + b'"]'
@@ -389,7 +389,7 @@ async def test_half_open_connection_without_connect_is_closed(
             assert "Closed" in type(closed.value).__name__
     else:
         async with httpx.AsyncClient(timeout=WAIT) as http:
-            idle = Polling(http, hb_server)
+            idle = Polling(http, hb_server, token=TOKEN)
             await idle.handshake()
             started = trio.current_time()
             with trio.fail_after(CONNECT_TIMEOUT + 1.5):
@@ -434,7 +434,7 @@ async def test_one_address_cannot_hold_more_sessions_than_the_cap(
     server = capped_server
     ws_query = "EIO=4&transport=websocket"
     async with httpx.AsyncClient(timeout=WAIT) as http, sio_ws(server) as first:
-        polling = Polling(http, server)
+        polling = Polling(http, server, token=TOKEN)
         await polling.handshake()
         async with sio_ws(server) as third:
             r = await http.get(server.url + PATH, params={"EIO": "4", "transport": "polling"})

@@ -14,9 +14,10 @@ from typing import Any
 import pytest
 import trio
 
-from tests.waiting import POLL_INTERVAL_SECONDS
-
-from .helpers import SioWS, health, interop, metrics, sio_ws
+from tests.support.clients.raw import SioWS, sio_ws
+from tests.support.clients.status import health, metrics
+from tests.support.processes import interop
+from tests.support.waiting import wait_until
 
 LIVENESS_SPACING_SECONDS = 0.2  # between liveness checks after the crashes
 
@@ -61,9 +62,11 @@ async def test_crashed_room_is_restarted_with_its_members(server: Any) -> None:
         assert await sender.call(3, "crash-room", "r1") == [{"ok": True}]
         await bcast(sender, 4, "r2", "during")
         assert await next_news(c) == "during"
-        with trio.fail_after(5):
-            while (await metrics(server)).get(RESTARTS, 0.0) < before + 1:
-                await trio.sleep(POLL_INTERVAL_SECONDS)
+
+        async def restarted() -> bool:
+            return (await metrics(server)).get(RESTARTS, 0.0) >= before + 1
+
+        await wait_until(restarted, 5)
         await bcast(sender, 5, "r1", "after")
         assert await next_news(a) == await next_news(b) == "after"
         for client in (a, b, c):
@@ -85,9 +88,11 @@ async def test_a_room_crashing_over_and_over_never_takes_the_server_down(
             assert await sender.call(100 + i, "crash-room", "doomed") == [{"ok": True}]
         # the supervisor backs off between restarts (10 ms doubling to 2 s): it reaches its
         # 20th restart after about 27 s; the 21st crash comes right after that restart
-        with trio.fail_after(45):
-            while (await metrics(srv)).get(RESTARTS, 0.0) < 20:
-                await trio.sleep(POLL_INTERVAL_SECONDS)
+
+        async def twenty_restarts() -> bool:
+            return (await metrics(srv)).get(RESTARTS, 0.0) >= 20
+
+        await wait_until(twenty_restarts, 45)
         # then the server must keep serving: broadcasts, echoes and new clients, for 4 s
         for i in range(20):
             with trio.fail_after(3):

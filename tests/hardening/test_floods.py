@@ -6,9 +6,9 @@ echo with ack over and over during the flood; every round trip must stay under
 ``RTT_BOUND`` (1 s, generous: idle it is about a millisecond on this machine).
 
 The core has no per-IP connection or per-socket event rate limit (the chat application adds its
-own: tests/chat/test_chat_limits.py); what bounds a flooder here is backpressure: the reader
-task handles one connection's packets in order, and a client that does not read its answers is
-cut off at the outbox bound.
+own: tests/web/apps/chat/test_chat_limits.py); what bounds a flooder here is backpressure: the
+reader task handles one connection's packets in order, and a client that does not read its
+answers is cut off at the outbox bound.
 """
 
 from __future__ import annotations
@@ -24,10 +24,7 @@ import httpx
 import pytest
 import trio
 
-from tests.tcp_table import ESTABLISHED, server_end
-from tests.waiting import POLL_INTERVAL_SECONDS
-
-from .helpers import (
+from tests.support.clients.raw import (
     PATH,
     TOKEN,
     WAIT,
@@ -35,14 +32,15 @@ from .helpers import (
     SioWS,
     client_frame,
     dumps,
-    health,
-    interop,
-    metrics,
-    rss_kib,
     sio_ws,
     upgrade_head,
-    wait_connections,
 )
+from tests.support.clients.status import health, metrics, wait_connections
+from tests.support.processes import interop
+from tests.support.tcp_table import ESTABLISHED, server_end
+from tests.support.waiting import wait_until
+
+from .helpers import rss_kib
 
 PROBE_PACING_SECONDS = 0.01  # between a bystander's echo probes during a flood
 
@@ -128,9 +126,11 @@ async def test_connection_flood_keeps_others_responsive(server: Any) -> None:
 
                 for i in range(400):
                     nursery.start_soon(ws_flood if i % 4 else polling_flood)
-        with trio.fail_after(WAIT):
-            while (await health(server))["connections"] < base + 300:
-                await trio.sleep(POLL_INTERVAL_SECONDS)
+
+        async def all_open() -> bool:
+            return bool((await health(server))["connections"] >= base + 300)
+
+        await wait_until(all_open, WAIT)
         for conn in conns:
             await conn.stream.aclose()
     # the polling sessions never CONNECT: they end at the connect timeout (45 s by default),
@@ -206,14 +206,14 @@ async def test_flooder_that_never_reads_is_cut_off_at_the_outbox_bound(
 
                 nursery.start_soon(flood)
                 key = "switchboard_slow_consumer_disconnects_total"
-                with trio.fail_after(20):
-                    while (await metrics(server))[key] == before[key]:
-                        await trio.sleep(POLL_INTERVAL_SECONDS)
+
+                async def counted() -> bool:
+                    return (await metrics(server))[key] != before[key]
+
+                await wait_until(counted, 20)
                 # the client still reads nothing: the server must hang up on its own (it gives
                 # the close frame a grace second first)
-                with trio.fail_after(3.0):
-                    while server_side_established(server, client_port):
-                        await trio.sleep(POLL_INTERVAL_SECONDS)
+                await wait_until(lambda: not server_side_established(server, client_port), 3.0)
                 nursery.cancel_scope.cancel()
     assert rss_kib(server) - rss_before < 3 * 1024
 
@@ -288,15 +288,15 @@ async def test_slow_consumer_in_a_busy_room(server: Any) -> None:
                                 if ack == f"43{i}" + dumps([{"ok": True}]):
                                     break
                 assert all(received[k] == list(range(count)) for k in range(3))
-                with trio.fail_after(WAIT):
-                    while True:
-                        after = await metrics(server)
-                        if (
-                            after["switchboard_slow_consumer_disconnects_total"]
-                            > before["switchboard_slow_consumer_disconnects_total"]
-                        ):
-                            break
-                        await trio.sleep(POLL_INTERVAL_SECONDS)
+
+                async def cut_off() -> bool:
+                    after = await metrics(server)
+                    return bool(
+                        after["switchboard_slow_consumer_disconnects_total"]
+                        > before["switchboard_slow_consumer_disconnects_total"]
+                    )
+
+                await wait_until(cut_off, WAIT)
                 # what the slow member still finds in its buffers ends with the server's close
                 got = await slow.wait_eof(WAIT)
                 assert len(got) < count * len(blob)
@@ -324,7 +324,9 @@ async def test_join_spam_leaves_no_rooms_behind(server: Any) -> None:
                     [{"ok": True, "room": f"spam-{i}"}]
                 )
     key = 'switchboard_actors{kind="room"}'
-    with trio.fail_after(10):
-        while (await metrics(server))[key] > before[key]:
-            await trio.sleep(POLL_INTERVAL_SECONDS)
+
+    async def retired() -> bool:
+        return (await metrics(server))[key] <= before[key]
+
+    await wait_until(retired, 10)
     assert rss_kib(server) - rss_before < 20 * 1024

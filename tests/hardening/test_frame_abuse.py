@@ -1,8 +1,8 @@
 """WebSocket frame abuse over raw TCP, on both WebSocket paths (native: the connection's first
 request; ASGI: an upgrade after a keep-alive request, served by Hypercorn + the ASGI route).
 
-Already covered in tests/test_raw_frames.py (not repeated): unmasked frames, RSV bits, unknown
-opcodes, oversize messages and oversize fragmented messages.
+Already covered in tests/web/sockets/test_raw_frames.py (not repeated): unmasked frames, RSV
+bits, unknown opcodes, oversize messages and oversize fragmented messages.
 
 Expected outcome: the offending connection gets a Close frame with the RFC 6455 code (1002
 protocol error, 1007 invalid data) and is hung up at once; on the ASGI path Hypercorn's wsproto
@@ -18,7 +18,8 @@ from typing import Any
 
 import pytest
 
-from .helpers import client_frame, interop, raw_ws, sio_ws
+from tests.support.clients.raw import client_frame, raw_ws, sio_ws
+from tests.support.processes import interop
 
 MAX_PAYLOAD = 10_000
 

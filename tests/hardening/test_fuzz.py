@@ -26,7 +26,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from .helpers import PATH, TOKEN, client_frame, interop
+from tests.support.clients.raw import PATH, TOKEN, client_frame
+from tests.support.processes import interop
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "150"))
 MAX_PAYLOAD = 10_000

@@ -22,9 +22,12 @@ import httpx
 import pytest
 import trio
 
-from tests.waiting import POLL_INTERVAL_SECONDS
+from tests.support.clients.raw import PATH, TOKEN, WAIT, raw_ws, sio_ws
+from tests.support.clients.status import metrics
+from tests.support.processes import interop
+from tests.support.waiting import wait_until
 
-from .helpers import PATH, TOKEN, WAIT, interop, metrics, raw_ws, rss_kib, sio_ws
+from .helpers import rss_kib
 
 CYCLES = 1000
 CONCURRENCY = 20
@@ -81,12 +84,15 @@ async def run_cycles(server: Any, count: int, *, connect: bool = True) -> None:
 
 async def settled(server: Any, key: str, value: float, timeout: float = 10.0) -> dict[str, float]:
     """Metrics once ``key`` has come back to ``value`` (bounded poll of a condition)."""
-    with trio.fail_after(timeout):
-        while True:
-            m = await metrics(server)
-            if m.get(key, 0.0) <= value:
-                return m
-            await trio.sleep(POLL_INTERVAL_SECONDS)
+    m: dict[str, float] = {}
+
+    async def back() -> bool:
+        m.clear()
+        m.update(await metrics(server))
+        return m.get(key, 0.0) <= value
+
+    await wait_until(back, timeout)
+    return m
 
 
 async def tracked_objects(server: Any) -> tuple[int, dict[str, int]]:
@@ -97,13 +103,19 @@ async def tracked_objects(server: Any) -> tuple[int, dict[str, int]]:
 
 async def objects_back_to(server: Any, start: int, timeout: float = 5.0) -> None:
     """Wait (bounded) until the server tracks at most ``start + OBJECT_SLACK`` objects."""
-    now, types = await tracked_objects(server)
-    with trio.move_on_after(timeout):
-        while now > start + OBJECT_SLACK:
-            await trio.sleep(POLL_INTERVAL_SECONDS)
-            now, types = await tracked_objects(server)
-    assert now <= start + OBJECT_SLACK, (
-        f"{now - start} more objects tracked than before the cycles; commonest now: {types}"
+    now, types = 0, {}
+
+    async def collected() -> bool:
+        nonlocal now, types
+        now, types = await tracked_objects(server)
+        return now <= start + OBJECT_SLACK
+
+    await wait_until(
+        collected,
+        timeout,
+        message=lambda: (
+            f"{now - start} more objects tracked than before the cycles; commonest now: {types}"
+        ),
     )
 
 

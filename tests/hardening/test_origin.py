@@ -14,7 +14,9 @@ from typing import Any
 
 import pytest
 
-from .helpers import PATH, TOKEN, health, interop, raw_conn, upgrade_head
+from tests.support.clients.raw import PATH, TOKEN, raw_conn, upgrade_head
+from tests.support.clients.status import health
+from tests.support.processes import interop
 
 GOOD = "https://good.example"
 

@@ -24,10 +24,9 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from tests.product_server import READY
-from web.platform.auth import Authenticator
+from tests.support.processes import ProductServer
+from tests.support.tokens import SCHEMATHESIS_SECRET, Tokens
 
-SECRET = "schemathesis-secret-of-a-decent-length"
 EXAMPLES = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "25"))
 # transports and pages, not REST: covered by the protocol and browser suites
 SKIP_PATHS = ("/socket.io/", "/ws/visitors", "/", "/static")
@@ -39,23 +38,21 @@ def rest_api(
 ) -> Iterator[Any]:
     data: Path = tmp_path_factory.mktemp("schemathesis")
     server = module_server_factory(
-        "tests/product_server.py",
-        "--jwt-secret",
-        SECRET,
-        "--data-dir",
-        str(data),
-        "--ingest-rate-per-ip-per-minute",
-        "0",
-        "--guild-events-per-bot-per-second",
-        "0",
-        ready_marker=READY,
+        ProductServer(
+            "--ingest-rate-per-ip-per-minute",
+            "0",
+            "--guild-events-per-bot-per-second",
+            "0",
+            secret=SCHEMATHESIS_SECRET,
+            data_dir=data,
+        )
     )
     schema = schemathesis.openapi.from_url(f"{server.url}/openapi.json")
     schema.config.base_url = server.url
     yield schema.exclude(path=list(SKIP_PATHS))
 
 
-ADMIN = Authenticator(SECRET).issue("fuzzer", role="admin", guilds=["g1"], ttl_seconds=86400)
+ADMIN = Tokens(SCHEMATHESIS_SECRET)("fuzzer", "admin", guilds=["g1"], ttl=86400)
 
 
 CHECKS = [

@@ -4,7 +4,7 @@ the decoder is shared by every transport).
 Already covered elsewhere (not repeated here): unknown packet type, non-array EVENT payload, bad
 ack id syntax, broken JSON, events on a namespace not connected, placeholder mismatches, more
 than 10 attachments, a binary frame with no binary packet, unknown namespace -> 44 (tests/
-conformance/test_socketio.py, tests/test_raw_frames.py); the decoders' properties
+conformance/test_socketio.py, tests/web/sockets/test_raw_frames.py); the decoders' properties
 (tests/protocol/).
 
 Expected outcome throughout: a packet that breaks the protocol closes that connection at once
@@ -21,9 +21,10 @@ import pytest
 import trio
 from trio_websocket import ConnectionClosed
 
-from tests.waiting import POLL_INTERVAL_SECONDS
-
-from .helpers import AT_ONCE, dumps, health, interop, sio_ws
+from tests.support.clients.raw import AT_ONCE, dumps, sio_ws
+from tests.support.clients.status import health
+from tests.support.processes import interop
+from tests.support.waiting import wait_until
 
 MAX_PAYLOAD = 100_000
 
@@ -217,9 +218,11 @@ async def test_binary_header_left_pending_is_bounded(server: Any) -> None:
                 got = await client.recv()
                 raise AssertionError(f"an incomplete binary packet was answered: {got!r}")
             await bystander.echo(1, "during")
-        with trio.fail_after(5):
-            while (await health(server))["connections"] != base:
-                await trio.sleep(POLL_INTERVAL_SECONDS)
+
+        async def gone() -> bool:
+            return bool((await health(server))["connections"] == base)
+
+        await wait_until(gone, 5)
         await bystander.echo(2, "after")
 
 

@@ -1,4 +1,4 @@
-// socket.io-client scenarios against tests/interop_server.py; prints ONE JSON result line.
+// socket.io-client scenarios against tests/support/servers/interop_server.py; prints ONE JSON result line.
 //
 //   node tests/node/interop_client.js '{"scenario": "basic", "url": "http://127.0.0.1:N",
 //        "token": "...", "transports": ["websocket"], "timeoutMs": 10000}'

@@ -1,5 +1,5 @@
 // A stock socket.io-client 2.x (Engine.IO v3, Socket.IO protocol v4) against
-// tests/interop_server.py; prints ONE JSON result line.
+// tests/support/servers/interop_server.py; prints ONE JSON result line.
 //
 //   node tests/node/v2_client.js '{"url": "http://127.0.0.1:N", "token": "...",
 //        "transports": ["polling"] | ["websocket"] | ["polling", "websocket"]}'
