@@ -16,12 +16,12 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import NODE_DIR, ServerProcess
-from web.platform.auth import Authenticator
+from tests.support.processes import NODE_DIR, ServerProcess
+from tests.support.servers import INTEROP_SERVER
+from tests.support.tokens import interop_token
 
 pytestmark = pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
 
-AUTH = Authenticator("interop-secret")
 WAIT_SECONDS = 10.0
 RECOVERY = ["--set", "connection_state_recovery=true", "--set", "test_clock=true"]
 Line = dict[str, Any]
@@ -74,7 +74,7 @@ class Driver:
         return done
 
     def open(self, name: str, url: str, user: str) -> Line:
-        self.do("open", name, url=url, token=AUTH.issue(user, ttl_seconds=600))
+        self.do("open", name, url=url, token=interop_token(user, ttl=600))
         return self.expect_event("connect", name)
 
     def close(self) -> None:
@@ -114,7 +114,7 @@ def reconnect(d: Driver, name: str) -> Line:
 def test_a_cut_client_recovers_id_rooms_and_missed_broadcasts(
     server_factory: Callable[..., ServerProcess], driver: Driver, cut: str
 ) -> None:
-    server = server_factory("tests/interop_server.py", *RECOVERY)
+    server = server_factory(INTEROP_SERVER, *RECOVERY)
     sid = start_scenario(driver, server.url)
     for round_ in range(3):  # recovery works any number of times
         if cut == "server":
@@ -136,11 +136,11 @@ def test_recovery_survives_a_server_restart(
     server_factory: Callable[..., ServerProcess], driver: Driver, tmp_path: Path
 ) -> None:
     data = ["--set", f"data_dir={tmp_path}"]
-    server = server_factory("tests/interop_server.py", *RECOVERY, *data)
+    server = server_factory(INTEROP_SERVER, *RECOVERY, *data)
     sid = start_scenario(driver, server.url)
     server.stop()  # SIGTERM: the sessions it closes are kept, on disk
     driver.expect_event("disconnect", "a")
-    with ServerProcess("tests/interop_server.py", *RECOVERY, *data, port=server.port) as again:
+    with ServerProcess(INTEROP_SERVER, *RECOVERY, *data, port=server.port) as again:
         driver.open("c", again.url, "carol")
         driver.do("call", "c", event="bcast", args=[{"room": "csr", "event": "n", "args": [2]}])
         back = reconnect(driver, "a")
@@ -152,13 +152,13 @@ def test_recovery_survives_a_server_restart(
 def test_a_pid_with_another_users_token_recovers_nothing(
     server_factory: Callable[..., ServerProcess], driver: Driver
 ) -> None:
-    server = server_factory("tests/interop_server.py", *RECOVERY)
+    server = server_factory(INTEROP_SERVER, *RECOVERY)
     sid = start_scenario(driver, server.url)
     pid = driver.do("state", "a")["pid"]
     driver.do("cut", "a")
     driver.expect_event("disconnect", "a")
     bcast(driver, "b", 2)
-    stolen = raw_connect(server.url, AUTH.issue("mallory", ttl_seconds=600), pid)
+    stolen = raw_connect(server.url, interop_token("mallory", ttl=600), pid)
     assert stolen["sid"] != sid and stolen["pid"] != pid  # a fresh session, nothing replayed
     back = reconnect(driver, "a")  # the session stayed for its owner
     assert (back["id"], back["recovered"]) == (sid, True)
@@ -168,7 +168,7 @@ def test_a_pid_with_another_users_token_recovers_nothing(
 def test_a_session_past_the_maximum_duration_is_not_recovered(
     server_factory: Callable[..., ServerProcess], driver: Driver
 ) -> None:
-    server = server_factory("tests/interop_server.py", *RECOVERY)
+    server = server_factory(INTEROP_SERVER, *RECOVERY)
     sid = start_scenario(driver, server.url)
     driver.do("cut", "a")
     driver.expect_event("disconnect", "a")
