@@ -2,10 +2,12 @@
 
 No client library in the way: each simulated client is one TCP stream and one reader task; frames
 are built by hand (masked with a zero key, which RFC 6455 allows and which leaves the payload as
-is), and server frames are parsed with a minimal parser. Latencies use ``time.perf_counter``
-(CLOCK_MONOTONIC), comparable across processes on one machine. Each measured phase reports both
-sides' CPU shares (:class:`benchmarks.cpu.Meter`), so a reader can tell when the generator, not the
-server, is the bottleneck.
+is), and server frames are parsed with a minimal parser. ``parser="msgpack"`` speaks
+socket.io-msgpack-parser instead of JSON: each Socket.IO packet one binary frame holding a
+MessagePack map (``type``, ``nsp``, ``data``, ``id``), Engine.IO's own packets (open, ping) still
+text. Latencies use ``time.perf_counter`` (CLOCK_MONOTONIC), comparable across processes on one
+machine. Each measured phase reports both sides' CPU shares (:class:`benchmarks.cpu.Meter`), so a
+reader can tell when the generator, not the server, is the bottleneck.
 """
 
 from __future__ import annotations
@@ -25,6 +27,13 @@ from benchmarks.cpu import Meter
 
 _encode = msgspec.json.encode
 _decode = msgspec.json.decode
+_pack = msgspec.msgpack.encode
+_unpack = msgspec.msgpack.decode
+
+PARSERS = ("json", "msgpack")
+_EVENT, _ACK = 2, 3
+# the first byte of a MessagePack map (fixmap, map 16, map 32): never an Engine.IO text packet's
+_MAP_MARKERS = frozenset((*range(0x80, 0x90), 0xDE, 0xDF))
 
 
 def client_frame(payload: bytes, opcode: int = 1) -> bytes:
@@ -42,9 +51,10 @@ def client_frame(payload: bytes, opcode: int = 1) -> bytes:
 PONG = client_frame(b"3")
 
 
-def split_text_frames(buf: bytes) -> tuple[list[bytes], bytes]:
-    """The payloads of the complete text frames at the front of ``buf`` (server frames are
-    unmasked), and what is left over."""
+def split_data_frames(buf: bytes) -> tuple[list[bytes], bytes]:
+    """The payloads of the complete text and binary frames at the front of ``buf`` (server frames
+    are unmasked), and what is left over. A binary payload (MessagePack) starts with a map marker,
+    so the two never look alike."""
     out: list[bytes] = []
     n = len(buf)
     pos = 0
@@ -64,17 +74,53 @@ def split_text_frames(buf: bytes) -> tuple[list[bytes], bytes]:
         end = start + length
         if end > n:
             break
-        if buf[pos] & 0x0F == 1:
+        if buf[pos] & 0x0F in (1, 2):
             out.append(buf[start:end])
         pos = end
     return out, buf[pos:] if pos else buf
 
 
+def event_frame(parser: str, args: list[Any], ack_id: int | None = None, nsp: str = "/") -> bytes:
+    """A client frame carrying an EVENT packet (with an ack id when given)."""
+    if parser == "msgpack":
+        packet: dict[str, Any] = {"type": _EVENT, "nsp": nsp, "data": args}
+        if ack_id is not None:
+            packet["id"] = ack_id
+        return client_frame(_pack(packet), opcode=2)
+    prefix = b"" if nsp == "/" else nsp.encode() + b","
+    ack = b"" if ack_id is None else str(ack_id).encode()
+    return client_frame(b"42" + prefix + ack + _encode(args))
+
+
+def event_args(payload: bytes) -> list[Any] | None:
+    """The arguments of a server EVENT on "/" (either parser), or None for any other packet."""
+    if payload[:2] == b"42":
+        args: list[Any] = _decode(payload[2:])
+        return args
+    if payload and payload[0] in _MAP_MARKERS:
+        packet = _unpack(payload)
+        if packet.get("type") == _EVENT:
+            data: list[Any] = packet["data"]
+            return data
+    return None
+
+
+def is_ack(payload: bytes) -> bool:
+    """Whether a server packet is an ACK (either parser)."""
+    if payload[:2] == b"43":
+        return True
+    return bool(payload) and payload[0] in _MAP_MARKERS and _unpack(payload).get("type") == _ACK
+
+
 class Client:
     """One Socket.IO client on a raw WebSocket."""
 
-    def __init__(self, stream: trio.SocketStream, namespace: str = "/") -> None:
+    def __init__(
+        self, stream: trio.SocketStream, namespace: str = "/", parser: str = "json"
+    ) -> None:
         self.stream = stream
+        self.namespace = namespace
+        self.parser = parser
         # packets on a namespace other than "/" carry "/name," after their type
         self.prefix = b"" if namespace == "/" else namespace.encode() + b","
         self.buffer = b""
@@ -87,7 +133,12 @@ class Client:
 
     @classmethod
     async def connect(
-        cls, host: str, port: int, path: str = "/socket.io/", namespace: str = "/"
+        cls,
+        host: str,
+        port: int,
+        path: str = "/socket.io/",
+        namespace: str = "/",
+        parser: str = "json",
     ) -> Client:
         stream = await trio.open_tcp_stream(host, port)
         key = base64.b64encode(os.urandom(16)).decode()
@@ -106,7 +157,7 @@ class Client:
         status, _, rest = head.partition(b"\r\n\r\n")
         if not status.startswith(b"HTTP/1.1 101"):
             raise ConnectionError(status.split(b"\r\n", 1)[0].decode())
-        client = cls(stream, namespace)
+        client = cls(stream, namespace, parser)
         client.buffer = rest
         return client
 
@@ -114,7 +165,13 @@ class Client:
         await self.stream.send_all(client_frame(text))
 
     async def join_namespace(self, auth: Any = None) -> None:
-        await self.send_text(b"40" + self.prefix + (_encode(auth) if auth is not None else b""))
+        if self.parser == "msgpack":
+            packet: dict[str, Any] = {"type": 0, "nsp": self.namespace}
+            if auth is not None:
+                packet["data"] = auth
+            await self.stream.send_all(client_frame(_pack(packet), opcode=2))
+        else:
+            await self.send_text(b"40" + self.prefix + (_encode(auth) if auth is not None else b""))
         with trio.fail_after(30):
             await self.connected.wait()
 
@@ -123,11 +180,11 @@ class Client:
         self.next_ack += 1
         send, receive = trio.open_memory_channel[Any](1)
         self.acks[ack_id] = send
-        await self.send_text(b"42" + self.prefix + str(ack_id).encode() + _encode([event, *args]))
+        await self.stream.send_all(event_frame(self.parser, [event, *args], ack_id, self.namespace))
         return await receive.receive()
 
     async def emit(self, event: str, *args: Any) -> None:
-        await self.send_text(b"42" + self.prefix + _encode([event, *args]))
+        await self.stream.send_all(event_frame(self.parser, [event, *args], None, self.namespace))
 
     async def read_loop(self) -> None:
         """Parse server frames until the connection closes."""
@@ -149,9 +206,25 @@ class Client:
             self.buffer = self.buffer + data if self.buffer else data
 
     def _parse(self) -> None:
-        texts, self.buffer = split_text_frames(self.buffer)
+        texts, self.buffer = split_data_frames(self.buffer)
         for text in texts:
-            self._on_text(text)
+            if text and text[0] in _MAP_MARKERS:
+                self._on_packet(_unpack(text))
+            else:
+                self._on_text(text)
+
+    def _on_packet(self, packet: dict[str, Any]) -> None:
+        """A MessagePack Socket.IO packet (only the kinds the benchmarks need)."""
+        kind = packet.get("type")
+        if kind == _EVENT:
+            if self.on_event is not None:
+                self.on_event(b"42" + _encode(packet["data"]))  # as the JSON parser would
+        elif kind == _ACK:
+            send = self.acks.pop(packet["id"], None)
+            if send is not None:
+                send.send_nowait(packet.get("data"))
+        elif kind == 0:
+            self.connected.set()
 
     def _on_text(self, packet: bytes) -> None:
         kind = packet[:2]
@@ -183,14 +256,19 @@ def percentile(values: list[float], q: float) -> float:
 
 
 async def open_clients(
-    host: str, port: int, count: int, concurrency: int, nursery: trio.Nursery
+    host: str,
+    port: int,
+    count: int,
+    concurrency: int,
+    nursery: trio.Nursery,
+    parser: str = "json",
 ) -> list[Client]:
     clients: list[Client] = []
     limiter = trio.CapacityLimiter(concurrency)
 
     async def one() -> None:
         async with limiter:
-            client = await Client.connect(host, port)
+            client = await Client.connect(host, port, parser=parser)
             nursery.start_soon(client.read_loop)
             await client.join_namespace()
             clients.append(client)
@@ -211,18 +289,18 @@ class FrameReader:
         self.buffer = buffer
 
     def texts(self, data: bytes) -> list[bytes]:
-        texts, self.buffer = split_text_frames(self.buffer + data if self.buffer else data)
+        texts, self.buffer = split_data_frames(self.buffer + data if self.buffer else data)
         return texts
 
 
 async def connected_clients(
-    host: str, port: int, count: int, join: str | None = None
+    host: str, port: int, count: int, join: str | None = None, parser: str = "json"
 ) -> list[FrameReader]:
     """Connect ``count`` clients with trio (and join a room), then hand their sockets to the
     measured phase, which reads them all from one epoll loop: no task wake-up per frame, so
     the generator's cost per delivery stays far below the server's."""
     async with trio.open_nursery() as nursery:
-        clients = await open_clients(host, port, count, 200, nursery)
+        clients = await open_clients(host, port, count, 200, nursery, parser)
         if join is not None:
             for client in clients:
                 await client.emit_with_ack("join", join)
@@ -283,6 +361,7 @@ def fanout_phase(
     in_flight: int,
     timeout: float = 120.0,
     meter: Meter | None = None,
+    parser: str = "json",
 ) -> dict[str, float]:
     """readers[0] publishes; at most ``in_flight`` broadcasts not yet delivered to everyone."""
     clients = len(readers)
@@ -295,17 +374,16 @@ def fanout_phase(
         while state["outstanding"] < in_flight and state["sent"] < broadcasts:
             i = state["sent"]
             payload = {"i": i, "t": time.perf_counter()}
-            publisher.sendall(
-                client_frame(b"42" + _encode(["bcast", {"room": "bench", "payload": payload}]))
-            )
+            publisher.sendall(event_frame(parser, ["bcast", {"room": "bench", "payload": payload}]))
             remaining[i] = clients
             state["sent"] += 1
             state["outstanding"] += 1
 
     def on_text(reader: FrameReader, text: bytes, now: float) -> None:
-        if text[:2] != b"42":
+        args = event_args(text)
+        if args is None:
             return
-        payload = _decode(text[2:])[1]
+        payload = args[1]
         latencies.append(now - payload["t"])
         state["delivered"] += 1
         left = remaining[payload["i"]] - 1
@@ -328,10 +406,10 @@ def fanout_phase(
 
 
 def echo_phase(
-    readers: list[FrameReader], seconds: float, meter: Meter | None = None
+    readers: list[FrameReader], seconds: float, meter: Meter | None = None, parser: str = "json"
 ) -> dict[str, float]:
     """Every client: ``echo`` with an ack, wait for it, again, for ``seconds``."""
-    body = _encode(["echo", {"hello": "world", "n": 42}])
+    args = ["echo", {"hello": "world", "n": 42}]
     sent_at: dict[FrameReader, float] = {}
     next_id: dict[FrameReader, int] = {}
     rtts: list[float] = []
@@ -340,10 +418,10 @@ def echo_phase(
         ack = next_id.get(reader, 0)
         next_id[reader] = ack + 1
         sent_at[reader] = now
-        reader.sock.sendall(client_frame(b"42" + str(ack).encode() + body))
+        reader.sock.sendall(event_frame(parser, args, ack))
 
     def on_text(reader: FrameReader, text: bytes, now: float) -> None:
-        if text[:2] == b"43":
+        if is_ack(text):
             rtts.append(now - sent_at[reader])
             send(reader, now)
 
@@ -370,6 +448,7 @@ async def fanout(
     in_flight: int = 1,
     other_ports: tuple[int, ...] = (),
     server_pid: int = 0,
+    parser: str = "json",
 ) -> dict[str, float]:
     """With ``other_ports`` (the other nodes of a cluster) the members are spread evenly over
     every port; the publisher is on ``port``. ``server_pid``: whose CPU share to report."""
@@ -377,10 +456,10 @@ async def fanout(
     readers: list[FrameReader] = []
     for i, at in enumerate(ports):
         share = clients // len(ports) + (1 if i < clients % len(ports) else 0)
-        readers += await connected_clients(host, at, share, join="bench")
+        readers += await connected_clients(host, at, share, "bench", parser)
     try:
         return await trio.to_thread.run_sync(
-            fanout_phase, readers, broadcasts, in_flight, 120.0, Meter(server_pid)
+            fanout_phase, readers, broadcasts, in_flight, 120.0, Meter(server_pid), parser
         )
     finally:
         for reader in readers:
@@ -388,11 +467,19 @@ async def fanout(
 
 
 async def echo(
-    host: str, port: int, *, clients: int = 100, seconds: float = 10.0, server_pid: int = 0
+    host: str,
+    port: int,
+    *,
+    clients: int = 100,
+    seconds: float = 10.0,
+    server_pid: int = 0,
+    parser: str = "json",
 ) -> dict[str, float]:
-    readers = await connected_clients(host, port, clients)
+    readers = await connected_clients(host, port, clients, None, parser)
     try:
-        return await trio.to_thread.run_sync(echo_phase, readers, seconds, Meter(server_pid))
+        return await trio.to_thread.run_sync(
+            echo_phase, readers, seconds, Meter(server_pid), parser
+        )
     finally:
         for reader in readers:
             reader.sock.close()
@@ -428,8 +515,8 @@ async def connect(
 # means N broadcasts not yet delivered to every member.
 
 
-def _fanout_worker(host: str, port: int, count: int, pipe: Any) -> None:
-    readers = trio.run(connected_clients, host, port, count, "bench")
+def _fanout_worker(host: str, port: int, count: int, parser: str, pipe: Any) -> None:
+    readers = trio.run(connected_clients, host, port, count, "bench", parser)
     pipe.send("ready")
     broadcasts = pipe.recv()
     latencies: list[float] = []
@@ -437,9 +524,10 @@ def _fanout_worker(host: str, port: int, count: int, pipe: Any) -> None:
     state = {"delivered": 0}
 
     def on_text(reader: FrameReader, text: bytes, now: float) -> None:
-        if text[:2] != b"42":
+        args = event_args(text)
+        if args is None:
             return
-        payload = _decode(text[2:])[1]
+        payload = args[1]
         latencies.append(now - payload["t"])
         state["delivered"] += 1
         i = payload["i"]
@@ -463,6 +551,7 @@ def fanout_processes(
     in_flight: int,
     procs: int,
     server_pid: int = 0,
+    parser: str = "json",
 ) -> dict[str, float]:
     """:func:`fanout` with the members spread over ``procs`` processes (this one publishes); the
     generator's CPU share sums them all."""
@@ -473,7 +562,7 @@ def fanout_processes(
     workers = []
     for _ in range(procs - 1):
         ours, theirs = context.Pipe()
-        process = context.Process(target=_fanout_worker, args=(host, port, share, theirs))
+        process = context.Process(target=_fanout_worker, args=(host, port, share, parser, theirs))
         process.start()
         workers.append((process, ours))
     meter = Meter(server_pid)
@@ -482,7 +571,7 @@ def fanout_processes(
         assert process.pid is not None
         meter.add_generator(process.pid)
     own = clients - share * (procs - 1)
-    readers = trio.run(connected_clients, host, port, own, "bench")
+    readers = trio.run(connected_clients, host, port, own, "bench", parser)
     for _, pipe in workers:
         pipe.send(broadcasts)
     pending: dict[int, int] = {}  # broadcast -> processes whose share has not all arrived
@@ -494,10 +583,8 @@ def fanout_processes(
     def publish() -> None:
         while state["outstanding"] < in_flight and state["sent"] < broadcasts:
             i = state["sent"]
-            body = _encode(
-                ["bcast", {"room": "bench", "payload": {"i": i, "t": time.perf_counter()}}]
-            )
-            publisher.sendall(client_frame(b"42" + body))
+            payload = {"i": i, "t": time.perf_counter()}
+            publisher.sendall(event_frame(parser, ["bcast", {"room": "bench", "payload": payload}]))
             pending[i] = procs
             state["sent"] += 1
             state["outstanding"] += 1
@@ -510,9 +597,10 @@ def fanout_processes(
             publish()
 
     def on_text(reader: FrameReader, text: bytes, now: float) -> None:
-        if text[:2] != b"42":
+        args = event_args(text)
+        if args is None:
             return
-        payload = _decode(text[2:])[1]
+        payload = args[1]
         latencies.append(now - payload["t"])
         state["delivered"] += 1
         i = payload["i"]

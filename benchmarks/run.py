@@ -6,12 +6,13 @@ run, same load generator.
     python -m benchmarks.run [--runs 3] [--servers ...] [--scenarios ...] [--pin auto|off|SPEC]
 
 ``make bench`` runs every scenario with every server that can run it: the protocol scenarios
-(connect, fan-out, echo, idle) on ``switchboard``, ``switchboard-asgi``, ``python-socketio`` and
-``node-socketio``; ``chat`` and ``ingest`` on ``switchboard`` (``switchboard serve``) and
-``node-app`` (``benchmarks/peers/node/app.js``); the two-node fan-out on Switchboard and Node
-clusters. Each server is started on a free port and stopped after its scenarios; each scenario
-run is a fresh generator process (``benchmarks.scenario``, ``benchmarks.chat``,
-``benchmarks.ingest``), whose measured phase reads its sockets from one epoll loop.
+(connect, fan-out, echo, idle; fan-out and echo again with socket.io-msgpack-parser clients) on
+``switchboard``, ``switchboard-asgi``, ``python-socketio`` and ``node-socketio``; ``chat`` and
+``ingest`` on ``switchboard`` (``switchboard serve``) and ``node-app``
+(``benchmarks/peers/node/app.js``); the two-node fan-out on Switchboard and Node clusters. Each
+server is started on a free port and stopped after its scenarios; each scenario run is a fresh
+generator process (``benchmarks.scenario``, ``benchmarks.chat``, ``benchmarks.ingest``), whose
+measured phase reads its sockets from one epoll loop.
 
 Pinning (``--pin``, :mod:`benchmarks.cpu`): by default (``auto``, on a machine with two cores or
 more) every thread of the server runs on the first usable core and the generator, all its
@@ -63,6 +64,10 @@ class ServerSpec:
     command: Callable[[int, str], list[str]]  # (port, data folder) -> argv
     ready: str = "ready on"  # what the server prints once it listens
     node_module: str = ""  # the npm package it needs (skipped without it)
+    # a server with one parser for every client (Node, python-socketio) is started with
+    # ``--parser msgpack`` for the MessagePack scenarios; Switchboard tells each client's parser
+    # from its first packet, so one server serves both kinds of scenario
+    one_parser_per_server: bool = False
 
 
 def _protocol(*argv: str) -> Callable[[int, str], list[str]]:
@@ -77,6 +82,7 @@ SERVERS = {
     "python-socketio": ServerSpec(
         "python-socketio",
         _protocol(sys.executable, "-m", "benchmarks.peers.python_socketio_server"),
+        one_parser_per_server=True,
     ),
     # socket.io 4.8.1 pinned in benchmarks/peers/node/package.json (`make bench` runs npm ci)
     "node-socketio": ServerSpec(
@@ -84,6 +90,7 @@ SERVERS = {
         _protocol("node", "benchmarks/peers/node/server.js"),
         "ready on",
         "socket.io",
+        one_parser_per_server=True,
     ),
 }
 
@@ -104,6 +111,13 @@ class Scenario:
     higher_is_better: bool = True
     fresh_server: bool = False  # memory figures need a server that has served nothing else
     module: str = "benchmarks.scenario"  # the generator
+    parser: str = "json"  # the clients' Socket.IO parser
+
+    def server_args(self, spec: ServerSpec) -> tuple[str, ...]:
+        """What the server needs on its command line to serve this scenario's clients."""
+        if self.parser != "json" and spec.one_parser_per_server:
+            return ("--parser", self.parser)
+        return ()
 
 
 SCENARIOS = {
@@ -116,6 +130,19 @@ SCENARIOS = {
     "fanout-1": Scenario("fanout-1", ("fanout", "--in-flight", "1"), "deliveries_per_s"),
     "fanout-16": Scenario("fanout-16", ("fanout", "--in-flight", "16"), "deliveries_per_s"),
     "echo": Scenario("echo", ("echo", "--clients", "100", "--seconds", "10"), "acks_per_s"),
+    # the same with socket.io-msgpack-parser clients
+    "fanout-msgpack-1": Scenario(
+        "fanout-msgpack-1",
+        ("fanout", "--in-flight", "1", "--parser", "msgpack"),
+        "deliveries_per_s",
+        parser="msgpack",
+    ),
+    "echo-msgpack": Scenario(
+        "echo-msgpack",
+        ("echo", "--clients", "100", "--seconds", "10", "--parser", "msgpack"),
+        "acks_per_s",
+        parser="msgpack",
+    ),
     "idle-10000": Scenario(
         "idle-10000", ("idle", "--clients", "10000", "--seconds", "10"), "kib_per_conn", False, True
     ),
@@ -323,27 +350,29 @@ def run_on(
 ) -> None:
     """Every scenario, ``plan.runs`` times, on servers of one kind (one shared server for the
     scenarios that do not need a fresh one)."""
-    shared: RunningServer | None = None
+    shared: dict[tuple[str, ...], RunningServer] = {}  # by the server's extra arguments
     try:
         for scenario in scenarios:
+            extra = scenario.server_args(spec)
             for run in range(plan.runs):
                 server: RunningServer | None = None
                 try:
                     if scenario.fresh_server:
-                        server = RunningServer(spec, cores=plan.server_cores)
+                        server = RunningServer(spec, *extra, cores=plan.server_cores)
                     else:
-                        shared = shared or RunningServer(spec, cores=plan.server_cores)
-                        server = shared
+                        if extra not in shared:
+                            shared[extra] = RunningServer(spec, *extra, cores=plan.server_cores)
+                        server = shared[extra]
                     result = run_scenario(server, scenario, plan)
                 except Exception as exc:  # keep going: one failure is a row, not the end
                     result = {"error": str(exc)[-1500:]}
                 finally:
-                    if server is not None and server is not shared:
+                    if server is not None and server not in shared.values():
                         server.stop()
                 record(spec.name, scenario, run, result)
     finally:
-        if shared is not None:
-            shared.stop()
+        for running in shared.values():
+            running.stop()
 
 
 def machine() -> str:

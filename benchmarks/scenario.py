@@ -2,6 +2,7 @@
 
     python -m benchmarks.scenario fanout --port N [--in-flight 16] [--clients 1000]
     python -m benchmarks.scenario echo|connect|idle --port N [--clients N] [--server-pid PID]
+    python -m benchmarks.scenario echo|fanout --port N --parser msgpack   (MessagePack clients)
 
 With ``--server-pid`` the server's CPU share during the measured phase is reported beside the
 generator's (read from /proc, :mod:`benchmarks.cpu`), so a reader can see which side was the
@@ -56,10 +57,16 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             in_flight=args.in_flight,
             other_ports=tuple(int(p) for p in args.other_ports.split(",") if p),
             server_pid=pid,
+            parser=args.parser,
         )
     elif args.scenario == "echo":
         result = await loadgen.echo(
-            host, port, clients=args.clients or 100, seconds=args.seconds, server_pid=pid
+            host,
+            port,
+            clients=args.clients or 100,
+            seconds=args.seconds,
+            server_pid=pid,
+            parser=args.parser,
         )
     elif args.scenario == "connect":
         result = await loadgen.connect(host, port, clients=args.clients or 1000, server_pid=pid)
@@ -86,6 +93,9 @@ def main() -> None:
     parser.add_argument(
         "--procs", type=int, default=1, help="fanout: spread the members over N processes"
     )
+    parser.add_argument(
+        "--parser", choices=loadgen.PARSERS, default="json", help="fanout, echo: clients' parser"
+    )
     args = parser.parse_args()
     if args.scenario == "fanout" and args.procs > 1:
         result = loadgen.fanout_processes(
@@ -96,6 +106,7 @@ def main() -> None:
             in_flight=args.in_flight,
             procs=args.procs,
             server_pid=args.server_pid,
+            parser=args.parser,
         )
     else:
         result = trio.run(main_async, args)

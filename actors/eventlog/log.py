@@ -134,12 +134,23 @@ class EventLog:
                 ).fetchone()
                 if seen is not None:
                     return Appended((), len(events), replayed=True)
+            # One executemany for the batch (one C loop, not a Python call per event), then one
+            # range read to learn each new row's seq: this transaction is the only writer, so the
+            # rows it added are exactly those above the previous last seq, in insertion order.
+            last = db.execute("SELECT max(seq) FROM analytics_events").fetchone()[0] or 0
+            db.executemany(_INSERT, [_row(e) for e in events])
+            new_seqs = dict(
+                (str(id_), int(seq))
+                for seq, id_ in db.execute(
+                    "SELECT seq, id FROM analytics_events WHERE seq > ? ORDER BY seq", (last,)
+                )
+            )
             stored: list[Event] = []
-            execute = db.execute
+            replace = msgspec.structs.replace
             for e in events:
-                cursor = execute(_INSERT, _row(e))
-                if cursor.rowcount:
-                    stored.append(msgspec.structs.replace(e, seq=cursor.lastrowid or 0))
+                seq = new_seqs.pop(e.id, None)  # pop: a repeated id in the batch is stored once
+                if seq is not None:
+                    stored.append(replace(e, seq=seq))
             if idempotency_key is not None:
                 db.execute(
                     "INSERT INTO analytics_idempotency (key, events, created_at) VALUES (?,?,?)",

@@ -1,6 +1,8 @@
 """The python-socketio peer: AsyncServer on uvicorn with the identical tiny benchmark app.
 
-``python -m benchmarks.peers.python_socketio_server --port N`` (needs the ``bench`` extra).
+``python -m benchmarks.peers.python_socketio_server --port N [--parser msgpack]`` (needs the
+``bench`` extra). python-socketio has one serializer per server, so its MessagePack figures come
+from a server of their own.
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ def rss_bytes() -> int:
         return int(f.read().split()[1]) * _PAGE_SIZE
 
 
-def build() -> Any:
-    sio = socketio.AsyncServer(async_mode="asgi", cors_allowed_origins="*")
+def build(serializer: str = "default") -> Any:
+    sio = socketio.AsyncServer(async_mode="asgi", cors_allowed_origins="*", serializer=serializer)
 
     @sio.on("join")
     async def join(sid: str, room: str) -> dict[str, bool]:
@@ -47,9 +49,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8001)
+    parser.add_argument("--parser", choices=["json", "msgpack"], default="json")
     args = parser.parse_args()
     print(f"ready on {args.port}", flush=True)
-    uvicorn.run(build(), host=args.host, port=args.port, log_level="warning", backlog=4096)
+    serializer = "msgpack" if args.parser == "msgpack" else "default"
+    app = build(serializer)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", backlog=4096)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,11 @@
 // The Node socket.io peer: the identical tiny benchmark app on socket.io's own HTTP server.
 //
-//   node benchmarks/peers/node/server.js --port N [--redis URL]   (npm ci here first; make bench does)
+//   node benchmarks/peers/node/server.js --port N [--redis URL] [--parser msgpack]
+//   (npm ci here first; make bench does)
 //
 // With --redis: one node of a cluster, on @socket.io/redis-adapter (as typical Node deployments).
+// With --parser msgpack: socket.io-msgpack-parser for the whole server (Node has one parser per
+// server, so its MessagePack figures come from a server of their own).
 //
 // join (room) acks {ok: true}; echo acks its arguments; bcast {room, payload} emits msg to the
 // room; rss acks the process's resident set size in bytes. Same events and answers as
@@ -20,8 +23,12 @@ function option(name, fallback) {
 const host = option("--host", "127.0.0.1");
 const port = Number(option("--port", "8002"));
 const redisUrl = option("--redis", "");
+const parser = option("--parser", "json");
 const httpServer = http.createServer();
-const io = new Server(httpServer, { cors: { origin: "*" } });
+const io = new Server(httpServer, {
+  cors: { origin: "*" },
+  ...(parser === "msgpack" ? { parser: require("socket.io-msgpack-parser") } : {}),
+});
 
 function lastIsAck(args) {
   return args.length > 0 && typeof args[args.length - 1] === "function" ? args.pop() : null;
