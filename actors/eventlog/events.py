@@ -32,7 +32,6 @@ import math
 import re
 import time
 import uuid
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -101,40 +100,37 @@ class EventLimits:
     max_nesting: int = 28  # of properties/metadata: the pushes that carry them stay in max depth
 
 
-def _nesting(value: object) -> int:
-    """How deep arrays/objects nest in ``value`` (iterative; ``{}`` is 1)."""
+def _nesting(value: dict[str, Any] | list[Any]) -> int:
+    """How deep arrays/objects nest in ``value`` (iterative; ``{}`` is 1). Only containers are
+    stacked: the common flat ``properties`` costs one pass over its values."""
     deepest = 0
-    stack: list[tuple[object, int]] = [(value, 1)]
+    stack: list[tuple[dict[str, Any] | list[Any], int]] = [(value, 1)]
     while stack:
         node, depth = stack.pop()
-        children: Iterable[object]
-        if isinstance(node, dict):
-            children = node.values()
-        elif isinstance(node, list):
-            children = node
-        else:
-            continue
-        deepest = max(deepest, depth)
-        stack.extend((child, depth + 1) for child in children)
+        if depth > deepest:
+            deepest = depth
+        for child in node.values() if isinstance(node, dict) else node:
+            if isinstance(child, dict | list):
+                stack.append((child, depth + 1))
     return deepest
 
 
-_STRING_FIELDS: tuple[tuple[str, str], ...] = (
-    ("id", "id"),
-    ("user_id", "userId"),
-    ("session_id", "session_id"),
-    ("page", "page"),
-    ("country", "country"),
-)
-
-
 def _text(value: object, field: str, limits: EventLimits) -> str | None:
+    """A string found inside ``metadata`` (any JSON type): checked for type and length."""
     if value is None:
         return None
     if not isinstance(value, str):
         raise EventError(field, f"expected a string, got {type(value).__name__}")
-    if len(value) > limits.max_string_chars:
-        raise EventError(field, f"longer than {limits.max_string_chars} characters")
+    return _string(value, field, "", limits.max_string_chars)
+
+
+def _string(value: str | None, where: str, label: str, cap: int) -> str | None:
+    """A top-level string field (the decoder already checked its type): its length, and empty
+    as absent. The field's path is only built when there is an error to name."""
+    if value is None:
+        return None
+    if len(value) > cap:
+        raise EventError(where + label, f"longer than {cap} characters")
     return value or None
 
 
@@ -187,52 +183,55 @@ def _timestamp(raw: str | float | None, now: float, limits: EventLimits, where: 
 
 def normalise(raw: EventIn, *, now: float, limits: EventLimits, where: str = "") -> Event:
     """Validate one posted event and make its log record (``where`` prefixes field paths)."""
+    cap = limits.max_string_chars
     name = _one_of(
-        _text(raw.event_name, where + "eventName", limits),
+        _string(raw.event_name, where, "eventName", cap),
         "eventName",
-        _text(raw.type, where + "type", limits),
+        _string(raw.type, where, "type", cap),
         "type",
         where,
     )
     if name is None:
         raise EventError(where + "eventName", "an event needs eventName (or type)")
-    for label, value in (("properties", raw.properties), ("metadata", raw.metadata)):
-        if value and _nesting(value) > limits.max_nesting:
-            raise EventError(where + label, f"nested deeper than {limits.max_nesting} levels")
-    metadata = dict(raw.metadata) if raw.metadata else None
+    properties = raw.properties or None
+    if properties is not None and _nesting(properties) > limits.max_nesting:
+        raise EventError(where + "properties", f"nested deeper than {limits.max_nesting} levels")
+    metadata = raw.metadata or None
     meta_device = meta_referrer = None
     if metadata is not None:
+        if _nesting(metadata) > limits.max_nesting:
+            raise EventError(where + "metadata", f"nested deeper than {limits.max_nesting} levels")
+        metadata = dict(metadata)
         meta_device = _text(metadata.pop("device", None), where + "metadata.device", limits)
         meta_referrer = _text(metadata.pop("referrer", None), where + "metadata.referrer", limits)
-    device = _one_of(
-        _text(raw.device, where + "device", limits), "device", meta_device, "metadata.device", where
-    )
-    referrer = _one_of(
-        _text(raw.referrer, where + "referrer", limits),
-        "referrer",
-        meta_referrer,
-        "metadata.referrer",
-        where,
-    )
-    values = {
-        attr: _text(getattr(raw, attr), where + label, limits) for attr, label in _STRING_FIELDS
-    }
+        metadata = metadata or None
+    device = _string(raw.device, where, "device", cap)
+    if meta_device is not None:
+        device = _one_of(device, "device", meta_device, "metadata.device", where)
+    referrer = _string(raw.referrer, where, "referrer", cap)
+    if meta_referrer is not None:
+        referrer = _one_of(referrer, "referrer", meta_referrer, "metadata.referrer", where)
+    event_id = _string(raw.id, where, "id", cap)
+    user_id = _string(raw.user_id, where, "userId", cap)
+    session_id = _string(raw.session_id, where, "session_id", cap)
+    page = _string(raw.page, where, "page", cap)
+    country = _string(raw.country, where, "country", cap)
     timestamp = _timestamp(raw.timestamp, now, limits, where)
-    if values["session_id"] is None and values["user_id"] is None:
+    if session_id is None and user_id is None:
         raise EventError(where + "session_id", "an event needs a session_id or a userId")
     return Event(
-        id=values["id"] or new_event_id(),
+        id=event_id or new_event_id(),
         name=name,
-        user_id=values["user_id"],
-        session_id=values["session_id"],
-        page=values["page"],
-        country=values["country"],
+        user_id=user_id,
+        session_id=session_id,
+        page=page,
+        country=country,
         device=device,
         referrer=referrer,
         timestamp=timestamp,
         received_at=now,
-        properties=raw.properties or None,
-        metadata=metadata or None,
+        properties=properties,
+        metadata=metadata,
     )
 
 
