@@ -12,7 +12,6 @@ of the server started and when it was last known to be up (a heartbeat), for ``u
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +19,7 @@ from typing import Any
 import msgspec
 
 from actors.eventlog.events import Event
+from actors.sql import Database
 from actors.store import Store
 
 SCHEMA: tuple[str, ...] = (
@@ -56,8 +56,9 @@ _COLUMNS = (
     "properties, metadata"
 )
 _INSERT = (
-    "INSERT OR IGNORE INTO analytics_events (id, name, user_id, session_id, page, country, "
-    "device, referrer, ts, received_at, properties, metadata) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+    "INSERT INTO analytics_events (id, name, user_id, session_id, page, country, device, "
+    "referrer, ts, received_at, properties, metadata) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) "
+    "ON CONFLICT DO NOTHING"
 )
 _encode = msgspec.json.encode
 _decode = msgspec.json.decode
@@ -127,7 +128,7 @@ class EventLog:
     ) -> Appended:
         """Store ``events`` in one write; returns once committed."""
 
-        def op(db: sqlite3.Connection) -> Appended:
+        def op(db: Database) -> Appended:
             if idempotency_key is not None:
                 seen = db.execute(
                     "SELECT 1 FROM analytics_idempotency WHERE key = ?", (idempotency_key,)
@@ -163,7 +164,7 @@ class EventLog:
     async def since(self, ts: float, *, after_seq: int = 0, limit: int = 10_000) -> list[Event]:
         """Events with ``timestamp >= ts`` and ``seq > after_seq``, in log order (a page)."""
 
-        def op(db: sqlite3.Connection) -> list[Event]:
+        def op(db: Database) -> list[Event]:
             rows = db.execute(
                 f"SELECT {_COLUMNS} FROM analytics_events WHERE seq > ? AND ts >= ? "
                 "ORDER BY seq LIMIT ?",
@@ -176,7 +177,7 @@ class EventLog:
     async def latest(self, count: int) -> list[Event]:
         """The last ``count`` events committed, newest first."""
 
-        def op(db: sqlite3.Connection) -> list[Event]:
+        def op(db: Database) -> list[Event]:
             rows = db.execute(
                 f"SELECT {_COLUMNS} FROM analytics_events ORDER BY seq DESC LIMIT ?", (count,)
             ).fetchall()
@@ -185,7 +186,7 @@ class EventLog:
         return await self.store.read(op)
 
     async def count(self) -> int:
-        def op(db: sqlite3.Connection) -> int:
+        def op(db: Database) -> int:
             return int(db.execute("SELECT count(*) FROM analytics_events").fetchone()[0])
 
         return await self.store.read(op)
@@ -194,24 +195,25 @@ class EventLog:
     async def start_run(self, now: float) -> tuple[int, list[Run]]:
         """Record that a run starts now; returns its number and every earlier run."""
 
-        def op(db: sqlite3.Connection) -> tuple[int, list[Run]]:
+        def op(db: Database) -> tuple[int, list[Run]]:
             runs = [
                 Run(float(a), float(b))
                 for a, b in db.execute(
                     "SELECT started_at, last_seen FROM analytics_runs ORDER BY run"
                 )
             ]
-            cursor = db.execute(
-                "INSERT INTO analytics_runs (started_at, last_seen) VALUES (?, ?)", (now, now)
-            )
-            return int(cursor.lastrowid or 0), runs
+            row = db.execute(
+                "INSERT INTO analytics_runs (started_at, last_seen) VALUES (?, ?) RETURNING run",
+                (now, now),
+            ).fetchone()
+            return int(row[0]), runs
 
         return await self.store.write(op)
 
     async def mark_run(self, run: int, now: float) -> None:
         """Heartbeat: the run was up until ``now``."""
 
-        def op(db: sqlite3.Connection) -> None:
+        def op(db: Database) -> None:
             db.execute("UPDATE analytics_runs SET last_seen = ? WHERE run = ?", (now, run))
 
         await self.store.write(op)
@@ -220,7 +222,7 @@ class EventLog:
         """Retention: delete events stamped before ``cutoff`` and idempotency keys recorded
         before it; returns how many events went."""
 
-        def op(db: sqlite3.Connection) -> int:
+        def op(db: Database) -> int:
             removed = db.execute("DELETE FROM analytics_events WHERE ts < ?", (cutoff,)).rowcount
             db.execute("DELETE FROM analytics_idempotency WHERE created_at < ?", (cutoff,))
             return int(removed)

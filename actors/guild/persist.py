@@ -5,12 +5,12 @@ Functions here run on the Store's database thread (``store.write(fn)`` / ``store
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Sequence
 
 import msgspec
 
 from actors.guild.model import GuildEvent
+from actors.sql import Database
 
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS guild_events (
@@ -32,7 +32,7 @@ _encode = msgspec.json.encode
 _decoder = msgspec.json.Decoder(GuildEvent)
 
 
-Op = Callable[[sqlite3.Connection], list[GuildEvent]]
+Op = Callable[[Database], list[GuildEvent]]
 
 
 def _records(rows: list[tuple[int, bytes]]) -> list[GuildEvent]:
@@ -43,12 +43,12 @@ def insert(events: Sequence[GuildEvent]) -> Op:
     """A write op: store ``events`` (skipping ids already stored); returns the stored events
     with their ``seq``, in order."""
 
-    def op(db: sqlite3.Connection) -> list[GuildEvent]:
+    def op(db: Database) -> list[GuildEvent]:
         stored: list[GuildEvent] = []
         for event in events:
-            cursor = db.execute(
-                "INSERT OR IGNORE INTO guild_events (guild_id, event_id, kind, user_id, at, body)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
+            row = db.execute(
+                "INSERT INTO guild_events (guild_id, event_id, kind, user_id, at, body)"
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING seq",
                 (
                     event.guild_id,
                     event.event_id,
@@ -57,10 +57,10 @@ def insert(events: Sequence[GuildEvent]) -> Op:
                     event.at,
                     _encode(event),
                 ),
-            )
-            if cursor.rowcount != 1:  # an id this guild already has
+            ).fetchone()
+            if row is None:  # an id this guild already has
                 continue
-            stored.append(msgspec.structs.replace(event, seq=int(cursor.lastrowid or 0)))
+            stored.append(msgspec.structs.replace(event, seq=int(row[0])))
         return stored
 
     return op
@@ -69,7 +69,7 @@ def insert(events: Sequence[GuildEvent]) -> Op:
 def load_window(guild_id: str, since: float) -> Op:
     """A read op: the guild's events with ``at > since``, in (at, seq) order."""
 
-    def op(db: sqlite3.Connection) -> list[GuildEvent]:
+    def op(db: Database) -> list[GuildEvent]:
         rows = db.execute(
             "SELECT seq, body FROM guild_events WHERE guild_id = ? AND at > ? ORDER BY at, seq",
             (guild_id, since),
@@ -82,7 +82,7 @@ def load_window(guild_id: str, since: float) -> Op:
 def load_latest_presence(guild_id: str) -> Op:
     """A read op: each user's latest presence event in the guild (any age), in seq order."""
 
-    def op(db: sqlite3.Connection) -> list[GuildEvent]:
+    def op(db: Database) -> list[GuildEvent]:
         rows = db.execute(
             "SELECT seq, body FROM guild_events WHERE seq IN ("
             " SELECT MAX(seq) FROM guild_events WHERE guild_id = ? AND kind = 'presence'"
@@ -94,10 +94,10 @@ def load_latest_presence(guild_id: str) -> Op:
     return op
 
 
-def expire(cutoff: float) -> Callable[[sqlite3.Connection], int]:
+def expire(cutoff: float) -> Callable[[Database], int]:
     """Retention: delete guild events older than ``cutoff``; returns how many went."""
 
-    def op(db: sqlite3.Connection) -> int:
+    def op(db: Database) -> int:
         return int(db.execute("DELETE FROM guild_events WHERE at < ?", (cutoff,)).rowcount)
 
     return op

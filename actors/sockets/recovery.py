@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-import sqlite3
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ import msgspec
 import trio
 
 from actors.clock import Clock
+from actors.sql import Database
 from actors.store import Store
 
 log = logging.getLogger("switchboard.recovery")
@@ -37,7 +37,7 @@ log = logging.getLogger("switchboard.recovery")
 OFFSET_PREFIX = "sb:"  # an offset is "sb:<n>": never mistaken for an application's string
 FLUSH_BATCH = 1000
 RETRY_SECONDS = 1.0
-Op = Callable[[sqlite3.Connection], None]
+Op = Callable[[Database], None]
 
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS sio_packets (
@@ -231,10 +231,13 @@ class RecoveryLog:
 
 
 def _save_session(s: KeptSession) -> Op:
-    def op(db: sqlite3.Connection) -> None:
+    def op(db: Database) -> None:
         rooms = msgspec.json.encode(sorted(s.rooms)).decode()
         db.execute(
-            "INSERT OR REPLACE INTO sio_sessions VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO sio_sessions VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (pid) DO UPDATE "
+            "SET sid = excluded.sid, namespace = excluded.namespace, user_id = excluded.user_id, "
+            "rooms = excluded.rooms, since = excluded.since, "
+            "disconnected_at = excluded.disconnected_at",
             (s.pid, s.sid, s.namespace, s.user_id, rooms, s.since, s.disconnected_at),
         )
 
@@ -242,17 +245,19 @@ def _save_session(s: KeptSession) -> Op:
 
 
 def _drop_session(pid: str) -> Op:
-    def op(db: sqlite3.Connection) -> None:
+    def op(db: Database) -> None:
         db.execute("DELETE FROM sio_sessions WHERE pid = ?", (pid,))
 
     return op
 
 
 def _write(
-    db: sqlite3.Connection, *, packets: list[LoggedPacket], ops: list[Op], cutoff: float
+    db: Database, *, packets: list[LoggedPacket], ops: list[Op], cutoff: float
 ) -> None:
     db.executemany(
-        "INSERT OR REPLACE INTO sio_packets VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO sio_packets VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (seq) DO UPDATE "
+        "SET namespace = excluded.namespace, data = excluded.data, rooms = excluded.rooms, "
+        "exclude = excluded.exclude, at = excluded.at",
         [
             (
                 p.seq,
@@ -272,7 +277,7 @@ def _write(
 
 
 def _load(
-    db: sqlite3.Connection, cutoff: float
+    db: Database, cutoff: float
 ) -> tuple[list[LoggedPacket], list[KeptSession], int]:
     packets = [
         LoggedPacket(

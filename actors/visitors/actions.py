@@ -7,11 +7,12 @@ Rows are written through the Store (group commit); the acknowledgement goes out 
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from typing import Any
 
 import msgspec
+
+from actors.sql import Database
 
 SCHEMA: tuple[str, ...] = (
     """CREATE TABLE IF NOT EXISTS visitor_dashboard_actions (
@@ -27,21 +28,21 @@ SCHEMA: tuple[str, ...] = (
 
 def record(
     at: float, feed: str, user_id: str | None, action: str, details: dict[str, Any] | None
-) -> Callable[[sqlite3.Connection], int]:
+) -> Callable[[Database], int]:
     """A Store write op inserting one action; returns its id."""
     blob = None if details is None else msgspec.json.encode(details)
 
-    def op(db: sqlite3.Connection) -> int:
-        cursor = db.execute(
+    def op(db: Database) -> int:
+        row = db.execute(
             "INSERT INTO visitor_dashboard_actions (at, feed, user_id, action, details) "
-            "VALUES (?,?,?,?,?)",
+            "VALUES (?,?,?,?,?) RETURNING id",
             (at, feed, user_id, action, blob),
-        )
-        return int(cursor.lastrowid or 0)
+        ).fetchone()
+        return int(row[0])
 
     return op
 
 
-def count(db: sqlite3.Connection) -> int:
+def count(db: Database) -> int:
     """A Store read op: how many actions are recorded."""
     return int(db.execute("SELECT count(*) FROM visitor_dashboard_actions").fetchone()[0])
