@@ -49,6 +49,7 @@ from actors.chat.wire import (
 )
 from actors.clock import Clock
 from actors.runtime import Actor, ActorStopped, Reply, handles
+from actors.sockets.rooms import RoomLimitReached
 from actors.sockets.session import Session
 from actors.store import ANSWER_GRACE_SECONDS, Store
 from actors.store_faults import OutcomeUnknown, StoreError
@@ -388,7 +389,11 @@ class ChatRoomActor(Actor):
         first_of_user = user.user_id not in self.online_users()
         already = session.sid in self.members
         if not already:
-            await self.emitter.rooms.join(session, self.room)
+            try:
+                await self.emitter.rooms.join(session, self.room)
+            except RoomLimitReached as limit:
+                message.reply.send(Outcome(False, str(limit), error="room_limit"))
+                return
             self.members[session.sid] = Member(user, now)
         info = self.joined_info(chat)
         if first_of_user:

@@ -187,6 +187,8 @@ class Runtime:
             parser=s.socketio_parser,
         )
         await self.sio.start(nursery)
+        for ns in self.namespaces.values():
+            ns.rooms.max_rooms_per_socket = s.max_rooms_per_socket
         if self.cluster is not None:
             await nursery.start(self.cluster.run)
             long_poll = (s.ping_interval_ms + s.ping_timeout_ms) / 1000.0

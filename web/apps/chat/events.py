@@ -520,6 +520,9 @@ def runtime_figures(app: ChatApp) -> RuntimeFigures:
         mailbox_depth=worst[1],
         mailbox_capacity=worst[2],
         handler_errors=app.runtime.sio.stats.handler_errors,
+        storage_status=app.store.health.state,
+        storage_fault=app.store.health.fault,
+        storage_last_error=app.store.health.last_error,
     )
 
 
