@@ -121,6 +121,7 @@ def test_a_full_disk_fails_fast_and_truthfully_and_reads_go_on(
         assert not (not_stored & set(stored_while_full))
 
         filler.unlink()  # space again: the same retries are stored once each
+
         async def retries() -> None:
             (kim,) = await connected(server, "kim")
             for label, answer in answers.items():

@@ -105,7 +105,9 @@ def test_sigterm_while_another_process_holds_the_lock_exits_within_the_shutdown_
             try:
                 await asyncio.to_thread(server.proc.wait, shutdown + 2 * SLACK)
             except subprocess.TimeoutExpired:
-                raise AssertionError("the server did not exit within its shutdown timeout")
+                raise AssertionError(
+                    "the server did not exit within its shutdown timeout"
+                ) from None
             elapsed = time.monotonic() - started
         assert elapsed < shutdown + SLACK, elapsed
         await close_all(client)
