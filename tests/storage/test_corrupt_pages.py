@@ -32,9 +32,7 @@ def test_corrupt_pages_answer_json_errors_and_health_says_failed(
         before = first.json()["nextBefore"]
         failure = None
         while before:
-            page = http.get(
-                f"/api/chats/{CHAT}/messages", params={"limit": 100, "before": before}
-            )
+            page = http.get(f"/api/chats/{CHAT}/messages", params={"limit": 100, "before": before})
             assert page.headers["content-type"] == "application/json", page.text
             if page.status_code != 200:
                 failure = page

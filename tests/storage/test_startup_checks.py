@@ -14,7 +14,9 @@ from pathlib import Path
 from tests.support.processes import REPO_ROOT, free_port, server_env
 from tests.support.storage import chat_database, corrupt_pages, page_count, read_only_folder
 
-START_LIMIT = 10.0  # seconds: a refusal comes within this (the old behaviour took 27 s and listened)
+START_LIMIT = (
+    10.0  # seconds: a refusal comes within this (the old behaviour took 27 s and listened)
+)
 DB_NAME = "switchboard.sqlite3"
 
 
