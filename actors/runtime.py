@@ -8,10 +8,11 @@ mailbox is full (that is the backpressure a fast producer feels); ``ask`` carrie
 :class:`Reply` and is bounded by a timeout.
 
 A crashing actor is restarted in place by :func:`supervise`: the message that raised is dropped
-and logged, the actor keeps its mailbox (nothing queued is lost) and its state (a room keeps its
-members), and restarts are spaced by an exponential backoff. An actor that keeps crashing past
-``max_restarts`` inside ``restart_window_seconds`` is given up on, and the exception propagates
-to the nursery that owns it.
+and logged (its asker is answered with :class:`ActorCrashed`, never left waiting), the actor
+keeps its mailbox (nothing queued is lost) and its state (a room keeps its members), and restarts
+are spaced by an exponential backoff. An actor that keeps crashing past ``max_restarts`` inside
+``restart_window_seconds`` is given up on, and the exception propagates to the nursery that owns
+it.
 """
 
 from __future__ import annotations
@@ -48,6 +49,17 @@ class AskTimeout(Exception):
 
 class ActorStopped(Exception):
     """The actor's mailbox is closed: it has stopped (idle rooms retire)."""
+
+
+class ActorCrashed(Exception):
+    """The actor crashed handling the message: its asker gets this rather than waiting."""
+
+
+def answer_crash(message: object, error: BaseException) -> None:
+    """The message whose handler crashed still gets an answer (its ``reply``, if it has one)."""
+    reply = getattr(message, "reply", None)
+    if isinstance(reply, Reply):
+        reply.fail(ActorCrashed(f"{type(error).__name__}: {error}"))
 
 
 class Reply(Generic[T]):
@@ -161,7 +173,11 @@ class Actor:
         if self.idle_seconds == float("inf"):  # the common case: no per-message cancel scope
             async for item in receive:
                 self.stats.handled += 1
-                await self.handle(item)
+                try:
+                    await self.handle(item)
+                except Exception as exc:
+                    answer_crash(item, exc)
+                    raise
             return
         while True:
             message: Any = None
@@ -178,7 +194,11 @@ class Actor:
                     return
                 continue
             self.stats.handled += 1
-            await self.handle(message)
+            try:
+                await self.handle(message)
+            except Exception as exc:
+                answer_crash(message, exc)
+                raise
 
     def close(self) -> None:
         """Stop taking messages; a sender racing with this gets :class:`ActorStopped`."""

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from collections.abc import Sequence
 
@@ -18,12 +19,33 @@ def _settings(args: argparse.Namespace) -> Settings:
         sys.exit(f"switchboard: {err}")
 
 
+def storage_problem(settings: Settings) -> str | None:
+    """What is wrong with the data folder or the database (one line), or None."""
+    from actors.store_check import check_data_folder, check_database
+    from web import apps
+    from web.platform.app import create_app
+
+    problem = check_data_folder(settings.data_path)
+    if problem is not None:
+        return problem
+    # a stand-in JWT secret: checking must not create the key file
+    probe = dataclasses.replace(settings, jwt_secret=settings.jwt_secret or "check-only")
+    store = create_app(probe, apps.install).runtime.store
+    return check_database(store.path, store.schema, store.migrations)
+
+
 def cmd_serve(args: argparse.Namespace) -> None:
+    from actors.store_check import check_data_folder, check_database
     from web import apps, workers
     from web.platform.app import create_app
     from web.server import run
 
     settings = _settings(args)  # the same validation as check-config: nothing else refuses
+    problem = check_data_folder(settings.data_path)
+    if problem is None and settings.workers > 1 and workers.worker_index() is None:
+        problem = storage_problem(settings)
+    if problem is not None:
+        sys.exit(f"switchboard: {problem}")
     authenticator = Authenticator(
         load_or_create_secret(settings.data_path, settings.jwt_secret),
         issuer=settings.jwt_issuer,
@@ -46,6 +68,10 @@ def cmd_serve(args: argparse.Namespace) -> None:
     if settings.workers > 1 and index is None:
         sys.exit(workers.supervise(settings, args.argv, banner))
     app = create_app(settings, apps.install)
+    store = app.runtime.store
+    problem = check_database(store.path, store.schema, store.migrations)
+    if problem is not None:
+        sys.exit(f"switchboard: {problem}")
     if index is None:
         run(app, settings, on_ready=banner)
     else:  # one of several workers: the supervisor prints the banner once they are all up
@@ -54,13 +80,18 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
 
 def cmd_check_config(args: argparse.Namespace) -> None:
-    """Print the effective settings (secrets masked), or refuse invalid ones with exit code 2."""
+    """Print the effective settings (secrets masked), or refuse invalid ones, an unwritable data
+    folder or an unusable database with exit code 2."""
     import json
 
     try:
         settings = from_sources(vars(args))
     except ValueError as err:
         print(f"switchboard: {err}", file=sys.stderr)
+        sys.exit(2)
+    problem = storage_problem(settings)
+    if problem is not None:
+        print(f"switchboard: {problem}", file=sys.stderr)
         sys.exit(2)
     print(json.dumps(settings.masked(), indent=2, sort_keys=False))
 

@@ -37,6 +37,7 @@ from hypercorn.trio.tcp_server import TCPServer
 from hypercorn.trio.worker_context import WorkerContext
 from hypercorn.utils import wrap_app
 
+from actors.store_check import StartupFailed
 from protocol import engineio
 from web.platform.app import SwitchboardApp
 from web.platform.settings import Settings
@@ -201,6 +202,9 @@ class FrontDoor:
             lifespan = Lifespan(self.asgi, self.config, self.lifespan_state)
             await nursery.start(lifespan.handle_lifespan)
             await lifespan.wait_for_startup()
+            failure = self.app.runtime.start_failure
+            if failure is not None:  # Hypercorn would carry on without the runtime: refuse
+                raise StartupFailed(failure)
             task_status.started()
             self.listeners = list(listeners)
             try:

@@ -6,11 +6,13 @@ import gc
 import logging
 import signal
 import socket as stdlib_socket
+import sys
 from collections.abc import Callable
 from typing import Any
 
 import trio
 
+from actors.store_check import StartupFailed
 from web.front_door import FrontDoor, listen
 from web.platform import logs
 from web.platform.app import SwitchboardApp
@@ -77,4 +79,10 @@ def run(
     worker: bool = False,
 ) -> None:
     logs.configure(settings.log_level, settings.log_format)
-    trio.run(lambda: serve(app, settings, on_ready=on_ready, worker=worker))
+    try:
+        trio.run(lambda: serve(app, settings, on_ready=on_ready, worker=worker))
+    except* StartupFailed as failed:
+        first: BaseException = failed
+        while isinstance(first, BaseExceptionGroup):
+            first = first.exceptions[0]
+        sys.exit(f"switchboard: {first}")

@@ -33,7 +33,8 @@ SCHEMA = (
         username TEXT NOT NULL,
         content TEXT NOT NULL,
         type TEXT NOT NULL,
-        created_at REAL NOT NULL
+        created_at REAL NOT NULL,
+        client_id TEXT
     )""",
     "CREATE INDEX IF NOT EXISTS chat_messages_chat ON chat_messages(chat_id, seq)",
     """CREATE TABLE IF NOT EXISTS chat_receipts (
@@ -46,6 +47,18 @@ SCHEMA = (
 )
 
 _MESSAGE_COLUMNS = "seq, id, chat_id, user_id, username, content, type, created_at"
+
+
+def add_client_ids(db: sqlite3.Connection) -> None:
+    """Migration: the sender's own id of a message (``clientMessageId``), unique per chat and
+    sender, so a retried send is stored once. Databases made before it get the column."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(chat_messages)")}
+    if "client_id" not in columns:
+        db.execute("ALTER TABLE chat_messages ADD COLUMN client_id TEXT")
+    db.execute(
+        "CREATE UNIQUE INDEX IF NOT EXISTS chat_messages_client "
+        "ON chat_messages(chat_id, user_id, client_id) WHERE client_id IS NOT NULL"
+    )
 
 
 def _message(row: tuple[int, str, str, str, str, str, str, float]) -> StoredMessage:
@@ -115,6 +128,12 @@ def chats_of(user_id: str) -> Callable[[sqlite3.Connection], list[ChatRecord]]:
 
 
 # --- messages -------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Inserted:
+    message: StoredMessage
+    duplicate: bool  # the sender had sent this client id before: the first one is answered
+
+
 def insert_message(
     message_id: str,
     chat_id: str,
@@ -123,17 +142,27 @@ def insert_message(
     content: str,
     type_: str,
     now: float,
-) -> Callable[[sqlite3.Connection], StoredMessage]:
-    def op(db: sqlite3.Connection) -> StoredMessage:
+    client_id: str | None = None,
+) -> Callable[[sqlite3.Connection], Inserted]:
+    def op(db: sqlite3.Connection) -> Inserted:
+        if client_id is not None:
+            row = db.execute(
+                f"SELECT {_MESSAGE_COLUMNS} FROM chat_messages "
+                "WHERE chat_id = ? AND user_id = ? AND client_id = ?",
+                (chat_id, user_id, client_id),
+            ).fetchone()
+            if row is not None:
+                return Inserted(_message(row), True)
         cursor = db.execute(
             "INSERT INTO chat_messages (id, chat_id, user_id, username, content, type, "
-            "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (message_id, chat_id, user_id, username, content, type_, now),
+            "created_at, client_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (message_id, chat_id, user_id, username, content, type_, now, client_id),
         )
         db.execute("UPDATE chat_chats SET last_activity = ? WHERE id = ?", (now, chat_id))
         seq = cursor.lastrowid
         assert seq is not None
-        return StoredMessage(seq, message_id, chat_id, user_id, username, content, type_, now)
+        stored = StoredMessage(seq, message_id, chat_id, user_id, username, content, type_, now)
+        return Inserted(stored, False)
 
     return op
 

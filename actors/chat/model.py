@@ -114,6 +114,7 @@ class Outcome(Generic[T]):
     ok: bool
     message: str = ""
     data: T | None = None
+    error: str = ""  # why a refusal happened, for the client's code (e.g. ``not_stored``)
 
     def ack(self) -> AckBody:
         """The plain ack ``{success, message?}``; acks with more fields extend it."""

@@ -35,6 +35,13 @@ BACKLOG_CRITICAL = 0.9
 SLOW_WARNING = 1
 SLOW_CRITICAL = 10
 LEVELS: tuple[Health, Health, Health] = ("healthy", "warning", "critical")
+STORAGE_ADVICE = {
+    "disk full": "Free space on the data folder's disk: messages are not stored meanwhile",
+    "read-only": "Make the database file and its folder writable again",
+    "locked": "Another process holds the database's write lock: end its transaction",
+    "corrupt": "Restore the database from a backup (sqlite3 .recover) and restart",
+}
+STORAGE_DEFAULT_ADVICE = "Check the database and the server log, then restart"
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +83,9 @@ class RuntimeFigures:
     mailbox_depth: int
     mailbox_capacity: int
     handler_errors: int = 0
+    storage_status: str = "ok"  # the Store's health: ok, degraded or failed
+    storage_fault: str | None = None
+    storage_last_error: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +180,13 @@ class MonitorActor(Actor):
                     f"{figures.mailbox_capacity} messages"
                 )
                 advice.append("The server is saturated: add capacity or shed load")
+        if figures.storage_status != "ok":
+            level = max(level, 2 if figures.storage_status == "failed" else 1)
+            issues.append(
+                f"Storage {figures.storage_status}: {figures.storage_fault} "
+                f"({figures.storage_last_error})"
+            )
+            advice.append(STORAGE_ADVICE.get(figures.storage_fault or "", STORAGE_DEFAULT_ADVICE))
         return HealthReport(
             status=LEVELS[level],
             issues=issues,
@@ -181,6 +198,8 @@ class MonitorActor(Actor):
                 mailbox_depth=figures.mailbox_depth,
                 mailbox_capacity=figures.mailbox_capacity,
                 active_connections=len(self.active),
+                storage_status=figures.storage_status,
+                storage_fault=figures.storage_fault,
             ),
         )
 

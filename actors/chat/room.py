@@ -27,7 +27,6 @@ from actors.chat.model import (
     MessageType,
     Outcome,
     ReceiptKind,
-    StoredMessage,
     User,
     iso,
     room_name,
@@ -50,8 +49,10 @@ from actors.chat.wire import (
 )
 from actors.clock import Clock
 from actors.runtime import Actor, ActorStopped, Reply, handles
+from actors.sockets.rooms import RoomLimitReached
 from actors.sockets.session import Session
-from actors.store import Store, Write
+from actors.store import ANSWER_GRACE_SECONDS, Store
+from actors.store_faults import OutcomeUnknown, StoreError
 
 
 # --- messages -------------------------------------------------------------------------------------
@@ -77,6 +78,7 @@ class SendMessage:
     content: str
     type: MessageType
     reply: Reply[Outcome[ChatMessage]]
+    client_id: str | None = None  # the sender's clientMessageId: a retry is stored once
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,8 +131,9 @@ class Persisted:
     """From the room's committer task to the room: a message's write has finished."""
 
     request: SendMessage
-    stored: StoredMessage | None
+    stored: db.Inserted | None
     error: BaseException | None = None
+    message_id: str = ""  # the id the room gave the message
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,8 +202,10 @@ class ChatRoomActor(Actor):
         self.typing: dict[str, Typist] = {}
         self._token = 0
         self._nursery: trio.Nursery | None = None
-        self._writes: trio.MemorySendChannel[tuple[SendMessage, Reply[StoredMessage]]] | None
+        self._writes: trio.MemorySendChannel[tuple[SendMessage, str, Reply[db.Inserted]]] | None
         self._writes = None
+        # messages whose commit had an unknown outcome: broadcast if a retry finds them stored
+        self.unconfirmed: set[str] = set()
         self.in_flight = 0  # messages handed to the Store and not broadcast yet
         self.messages_sent = 0
 
@@ -209,7 +214,7 @@ class ChatRoomActor(Actor):
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             # unbounded: each client has at most one message:send waiting for its answer
-            send, receive = trio.open_memory_channel[tuple[SendMessage, Reply[StoredMessage]]](
+            send, receive = trio.open_memory_channel[tuple[SendMessage, str, Reply[db.Inserted]]](
                 math.inf
             )
             self._writes = send
@@ -226,18 +231,25 @@ class ChatRoomActor(Actor):
         return not self.members and not self.typing and not self.in_flight
 
     async def _committer(
-        self, receive: trio.MemoryReceiveChannel[tuple[SendMessage, Reply[StoredMessage]]]
+        self, receive: trio.MemoryReceiveChannel[tuple[SendMessage, str, Reply[db.Inserted]]]
     ) -> None:
         """Wait for each write in the order they were handed to the Store (which commits them in
         that order) and hand the result back to the room, which broadcasts it. The room keeps
-        taking messages meanwhile, so one room's writes share group commits."""
-        async for request, reply in receive:
-            try:
-                stored: StoredMessage | None = await reply.wait()
-                error: BaseException | None = None
-            except Exception as exc:
-                stored, error = None, exc
-            await self.tell(Persisted(request, stored, error))
+        taking messages meanwhile, so one room's writes share group commits. The Store answers
+        every write within its timeout; waiting is bounded all the same, so that no lost answer
+        can wedge the room."""
+        patience = self.store.write_timeout_seconds + 2 * ANSWER_GRACE_SECONDS
+        async for request, message_id, reply in receive:
+            stored: db.Inserted | None = None
+            error: BaseException | None = None
+            with trio.move_on_after(patience):
+                try:
+                    stored = await reply.wait()
+                except Exception as exc:
+                    error = exc
+            if stored is None and error is None:
+                error = OutcomeUnknown("unavailable", "no answer from the store in time")
+            await self.tell(Persisted(request, stored, error, message_id))
 
     async def _load(self) -> ChatRecord | None:
         if not self.loaded:
@@ -377,7 +389,11 @@ class ChatRoomActor(Actor):
         first_of_user = user.user_id not in self.online_users()
         already = session.sid in self.members
         if not already:
-            await self.emitter.rooms.join(session, self.room)
+            try:
+                await self.emitter.rooms.join(session, self.room)
+            except RoomLimitReached as limit:
+                message.reply.send(Outcome(False, str(limit), error="room_limit"))
+                return
             self.members[session.sid] = Member(user, now)
         info = self.joined_info(chat)
         if first_of_user:
@@ -429,33 +445,43 @@ class ChatRoomActor(Actor):
             message.reply.send(Outcome(False, NOT_FOUND))
             return
         now = self.clock.now()
+        message_id = str(uuid.uuid4())
         op = db.insert_message(
-            str(uuid.uuid4()),
+            message_id,
             self.chat_id,
             user.user_id,
             user.username,
             message.content,
             message.type,
             now,
+            message.client_id,
         )
-        reply: Reply[StoredMessage] = Reply()
-        await self.store.tell(Write(op, reply))
+        reply: Reply[db.Inserted] = Reply()
+        await self.store.enqueue(op, reply)  # answered (maybe refused) within the timeout
         assert self._writes is not None
-        self._writes.send_nowait((message, reply))
+        self._writes.send_nowait((message, message_id, reply))
         self.in_flight += 1
 
     @handles(Persisted)
     async def _persisted(self, done: Persisted) -> None:
         self.in_flight -= 1
-        request, stored = done.request, done.stored
-        if stored is None:  # not committed: the sender is told, nobody else hears of it
-            request.reply.fail(done.error or RuntimeError("message not stored"))
+        request, inserted = done.request, done.stored
+        if inserted is None:  # not committed (or not known to be): the sender is told
+            if isinstance(done.error, OutcomeUnknown):
+                self.unconfirmed.add(done.message_id)
+            request.reply.send(refusal(done.error, request.client_id is not None))
             return
-        self.last_seq = stored.seq
-        self.last_activity = stored.created_at
+        stored = inserted.message
+        wire = stored.wire()
+        if inserted.duplicate and stored.message_id not in self.unconfirmed:
+            # a retry of a message already stored and broadcast: answer it again, only
+            request.reply.send(Outcome(True, "Message sent successfully", wire))
+            return
+        self.unconfirmed.discard(stored.message_id)
+        self.last_seq = max(self.last_seq, stored.seq)
+        self.last_activity = max(self.last_activity, stored.created_at)
         self.messages_sent += 1
         await self._stop_typing(request.user.user_id)
-        wire = stored.wire()
         await self.emitter.emit("message:new", wire, to=self.room)
         request.reply.send(Outcome(True, "Message sent successfully", wire))
         await self.on_commit(Committed(self.chat_id, stored.seq, wire))
@@ -510,3 +536,27 @@ class ChatRoomActor(Actor):
             await self.emitter.emit(f"message:{message.kind}", event, to=self.room)
         text = "Delivery confirmed" if message.kind == "delivered" else "Read confirmation recorded"
         message.reply.send(Outcome(True, text))
+
+
+NOT_STORED = "not_stored"
+OUTCOME_UNKNOWN = "outcome_unknown"
+
+
+def refusal(error: BaseException | None, has_client_id: bool) -> Outcome[ChatMessage]:
+    """The truthful answer to a send that was not committed (or not known to be)."""
+    if isinstance(error, OutcomeUnknown):
+        retry = (
+            "retry with the same clientMessageId: it is stored once"
+            if has_client_id
+            else "send it with a clientMessageId to retry safely"
+        )
+        return Outcome(
+            False,
+            f"Message outcome unknown ({error.fault}): it may be stored; {retry}",
+            error=OUTCOME_UNKNOWN,
+        )
+    if isinstance(error, StoreError):
+        return Outcome(
+            False, f"Message not stored ({error.fault}). Please retry.", error=NOT_STORED
+        )
+    return Outcome(False, f"Message not stored: {error or 'unknown error'}", error=NOT_STORED)

@@ -272,6 +272,8 @@ class HealthFigures(Wire):
     mailbox_depth: int
     mailbox_capacity: int
     active_connections: int
+    storage_status: str = "ok"  # ok, degraded or failed (as /health's storage)
+    storage_fault: str | None = None
 
 
 class HealthReport(Wire):

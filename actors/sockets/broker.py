@@ -19,7 +19,7 @@ import msgspec
 import trio
 
 from actors.sockets.recovery import RecoveryLog
-from actors.sockets.rooms import Rooms
+from actors.sockets.rooms import RoomLimitReached, Rooms
 from actors.sockets.session import AckTimeout, Session, event_frame
 
 
@@ -204,7 +204,10 @@ class LocalBroker:
         for session in self.sessions(namespace, selector):
             for room in names:
                 if room not in session.rooms and session.connected:
-                    await directory.join(session, room)
+                    try:
+                        await directory.join(session, room)
+                    except RoomLimitReached:  # counted by the directory; the others still join
+                        break
 
     async def leave(self, namespace: str, selector: Selector, rooms: Iterable[str]) -> None:
         names = list(rooms)

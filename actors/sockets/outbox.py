@@ -18,6 +18,13 @@ from protocol.websocket import frame_binary, frame_text
 # A Socket.IO packet's parts, kept by the frame that carries it: (type, namespace, data, ack id)
 SioParts = tuple[PacketType, str, object, int | None]
 
+# What queuing a frame costs beyond its bytes: the OutFrame object, the header of its packet's
+# ``bytes`` and the queue's slot (measured: ~160 bytes for a tiny ack), plus a header and a slot
+# per attachment. The outbox bound counts this too, so many tiny packets cost what they really
+# take (a polling session that never polls is cut off at max_outbox_bytes of real memory).
+FRAME_OVERHEAD_BYTES = 160
+ATTACHMENT_OVERHEAD_BYTES = 48
+
 # Frames encoded, by kind ("4" + Socket.IO type digit, or the Engine.IO type): a broadcast is
 # one frame however many receive it (deliveries are counted by the rooms). Read by /metrics.
 ENCODED: dict[bytes, int] = {}
@@ -39,7 +46,11 @@ class OutFrame:
         self.packet = packet  # a full Engine.IO text packet, e.g. b'42["msg",1]'; b"" for none
         self.attachments = attachments
         self.volatile = volatile  # may be dropped, rather than the client cut off, when backed up
-        self.size = len(packet) + sum(len(a) for a in attachments)
+        self.size = (
+            FRAME_OVERHEAD_BYTES
+            + len(packet)
+            + sum(len(a) + ATTACHMENT_OVERHEAD_BYTES for a in attachments)
+        )
         self._ws: bytes | None = None
         self._ws_v3: bytes | None = None
         # the Socket.IO packet this frame carries, for clients of another parser (MessagePack)

@@ -6,7 +6,9 @@ costs the room nothing (its own outbox bound deals with it) and no task is woken
 
 :class:`Rooms` is a namespace's directory of rooms. Every session is also in the room named by
 its sid (as in Socket.IO); those rooms need no actor: the directory's session table serves them.
-Rooms are created on first join and retire after ``idle_seconds`` empty.
+Rooms are created on first join and retire after ``idle_seconds`` empty. A socket may be in at
+most ``max_rooms_per_socket`` rooms at once (its own sid room not counted): a join past it
+raises :class:`RoomLimitReached`, which every event that joins rooms answers as a refusal.
 """
 
 from __future__ import annotations
@@ -20,6 +22,17 @@ from actors.runtime import Actor, Registry, Reply, SupervisorPolicy, handles
 from actors.sockets.outbox import OutFrame
 from actors.sockets.session import Session
 from actors.sockets.watch import SocketWatcher
+
+
+class RoomLimitReached(Exception):
+    """A join past ``max_rooms_per_socket``; ``str()`` is the refusal a client is sent."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"Room limit reached: a connection may be in at most {limit} rooms "
+            "(max_rooms_per_socket); leave one first"
+        )
+        self.limit = limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +134,8 @@ class Rooms:
         self.sessions: dict[str, Session] = {}
         self.stats = RoomStats()
         self.watcher: SocketWatcher | None = None  # told of every join and leave (Admin UI)
+        self.max_rooms_per_socket: int | None = None  # None: no limit (the runtime sets it)
+        self.refused_joins = 0
 
         def make_room(name: str) -> RoomActor:
             return RoomActor(
@@ -135,7 +150,14 @@ class Rooms:
         )
 
     async def join(self, session: Session, room: str) -> int:
-        """Add the session to ``room``; returns the member count after joining."""
+        """Add the session to ``room``; returns the member count after joining. Raises
+        :class:`RoomLimitReached` when the session is in as many rooms as it may be."""
+        limit = self.max_rooms_per_socket
+        if limit is not None and room not in session.rooms:
+            held = len(session.rooms) - (session.sid in session.rooms)
+            if held >= limit and room != session.sid:
+                self.refused_joins += 1
+                raise RoomLimitReached(limit)
         count: int = await self.registry.ask(room, lambda r: JoinRoom(session, r))
         if room not in session.rooms:
             session.rooms.add(room)

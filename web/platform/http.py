@@ -17,6 +17,7 @@ from quart import Quart, Response, request
 from werkzeug.exceptions import HTTPException
 
 from actors.identity import Identity
+from actors.store_faults import OutcomeUnknown, ReadFailed, StoreError
 from web.platform.auth import Authenticator, TokenError, bearer
 from web.sockets.body import read_limited
 
@@ -123,6 +124,15 @@ def install_error_handlers(app: Quart) -> None:
     @app.errorhandler(ApiError)
     async def api_error(err: ApiError) -> Response:
         return error_response(err)
+
+    @app.errorhandler(StoreError)
+    async def storage_error(err: StoreError) -> Response:
+        log.warning("%s %s: %s", request.method, request.path, err)
+        error = "outcome_unknown" if isinstance(err, OutcomeUnknown) else "not_stored"
+        if isinstance(err, ReadFailed):
+            error = "read_failed"
+        body = Failure(False, f"Storage unavailable ({err.fault}): {err.what}", error=error)
+        return json_response(503, body, {"Retry-After": "1"})
 
     @app.errorhandler(HTTPException)
     async def http_error(err: HTTPException) -> Response:

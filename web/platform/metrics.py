@@ -208,6 +208,31 @@ class SwitchboardCollector(Collector):
             "Store batches retried (database busy or locked).",
             stats.retries,
         )
+        health = self.runtime.store.health
+        state = GaugeMetricFamily(
+            "switchboard_storage_state",
+            "1 for the database's current state (ok, degraded, failed), 0 for the others.",
+            labels=["state", "fault"],
+        )
+        for name in ("ok", "degraded", "failed"):
+            fault = health.fault or "" if name == health.state else ""
+            state.add_metric([name, fault], 1 if name == health.state else 0)
+        yield state
+        yield _counter(
+            "switchboard_store_write_failures",
+            "Writes answered as not stored or outcome unknown (disk full, read-only, locked...).",
+            health.write_failures,
+        )
+        yield _counter(
+            "switchboard_store_read_failures",
+            "Reads that failed for a storage fault (a corrupt page, an unreadable file).",
+            health.read_failures,
+        )
+        yield GaugeMetricFamily(
+            "switchboard_store_write_failures_last_minute",
+            "Writes that failed in the last 60 seconds.",
+            value=health.failures_last_minute(),
+        )
 
     def _upkeep(self) -> Iterator[Metric]:
         rt = self.runtime

@@ -24,11 +24,12 @@ from actors.cluster.config import ClusterConfig, new_tag
 from actors.housekeeping import Housekeeping
 from actors.identity import Identity
 from actors.ratelimit import SlidingWindowLimiter
-from actors.runtime import Actor, supervise
+from actors.runtime import Actor
 from actors.sockets.broker import LocalBroker
 from actors.sockets.recovery import RecoveryLog
 from actors.sockets.session import Session
 from actors.store import Store
+from actors.store_check import StartupFailed, describe_open_failure
 from protocol import socketio
 from web.platform.auth import (
     Authenticator,
@@ -74,6 +75,7 @@ class Runtime:
             settings.data_path / "switchboard.sqlite3",
             max_batch=settings.store_max_batch,
             synchronous=settings.store_synchronous,
+            write_timeout_seconds=settings.store_write_timeout_seconds,
         )
         self.namespaces: dict[str, Namespace] = {}
         self.named_actors: dict[str, Actor] = {}  # singleton actors, shown in /metrics by kind
@@ -87,6 +89,7 @@ class Runtime:
         self.starters: list[Starter] = []
         self.stoppers: list[Stopper] = []
         self.started_at = time.time()
+        self.start_failure: str | None = None  # why start() failed (the front door refuses)
         self.address = (settings.host, settings.port)  # where the front door listens
         self.cluster: ClusterBroker | None = None  # with redis_url: this node of the cluster
         self.forwarder: PollingForwarder | None = None  # polls for other nodes' sessions
@@ -167,7 +170,12 @@ class Runtime:
     # --- start -----------------------------------------------------------------------------------
     async def start(self, nursery: trio.Nursery) -> None:
         s = self.settings
-        nursery.start_soon(supervise, self.store)
+        try:
+            await self.store.open()
+        except Exception as err:
+            self.start_failure = f"{self.store.path}: {describe_open_failure(err)}"
+            raise StartupFailed(self.start_failure) from err
+        nursery.start_soon(self.store.run)  # never restarted: a failed store stays failed
         self.sio = SocketIOServer(
             self.namespaces.values(),
             limits=socketio.Limits(max_depth=s.max_json_depth),
@@ -179,6 +187,8 @@ class Runtime:
             parser=s.socketio_parser,
         )
         await self.sio.start(nursery)
+        for ns in self.namespaces.values():
+            ns.rooms.max_rooms_per_socket = s.max_rooms_per_socket
         if self.cluster is not None:
             await nursery.start(self.cluster.run)
             long_poll = (s.ping_interval_ms + s.ping_timeout_ms) / 1000.0
@@ -214,6 +224,7 @@ class Runtime:
         close (stock clients reconnect elsewhere), let in-flight work reach the store, and wait
         until the store has committed all of it."""
         self.draining = True
+        self.store.give_up_at(trio.current_time() + timeout)
         with trio.move_on_after(timeout):
             self.engine.close_all("server shutdown")
             await trio.sleep(0)  # let closing transports flush (their tasks run next)

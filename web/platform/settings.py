@@ -216,6 +216,12 @@ class Settings:
     room_mailbox_size: int = setting(
         256, "Messages a room actor queues before senders wait.", positive=True
     )
+    max_rooms_per_socket: int = setting(
+        1000,
+        "Rooms one socket may be in at once (its own sid room not counted); a join past it is "
+        "refused with an error naming this setting.",
+        positive=True,
+    )
     # --- storage ------------------------------------------------------------------------------
     store_max_batch: int = setting(
         1024, "Most writes committed in one transaction (group commit).", positive=True
@@ -224,6 +230,13 @@ class Settings:
         "NORMAL",
         "SQLite synchronous mode: NORMAL survives a killed process; FULL also a power loss.",
         choices=("OFF", "NORMAL", "FULL", "EXTRA"),
+    )
+    store_write_timeout_seconds: float = setting(
+        5.0,
+        "Longest a write waits for the database (a lock held by another process is retried "
+        "this long); then it is answered as not stored. Disk full, read-only and corrupt "
+        "databases fail at once.",
+        positive=True,
     )
     # --- analytics ----------------------------------------------------------------------------
     ingest_max_batch_events: int = setting(

@@ -61,13 +61,26 @@ class ClusterHealth(msgspec.Struct):
     owner_unreachable: int
 
 
+class StorageReport(msgspec.Struct):
+    """The database as the Store last found it (see the README's storage faults)."""
+
+    status: Literal["ok", "degraded", "failed"]
+    fault: str | None  # disk full, read-only, locked, corrupt, I/O error, unavailable
+    last_error: str | None
+    last_error_at: str | None
+    write_failures: int
+    write_failures_last_minute: int
+    read_failures: int
+
+
 class Health(msgspec.Struct, omit_defaults=True):
-    status: Literal["ok", "degraded"]
+    status: Literal["ok", "degraded", "failed"]
     version: str
     uptime_seconds: float
     connections: int
     by_transport: dict[str, int]
     namespaces: dict[str, int]
+    storage: StorageReport | None = None
     cluster: ClusterHealth | None = None
 
 
@@ -108,6 +121,19 @@ def cluster_health(runtime: Runtime) -> ClusterHealth | None:
     )
 
 
+def storage_report(runtime: Runtime) -> StorageReport:
+    h = runtime.store.health
+    return StorageReport(
+        h.state,
+        h.fault,
+        h.last_error,
+        iso(h.last_error_at) if h.last_error_at is not None else None,
+        h.write_failures,
+        h.failures_last_minute(),
+        h.read_failures,
+    )
+
+
 def server_status(runtime: Runtime) -> ServerStatus:
     return ServerStatus(
         "ok",
@@ -123,20 +149,25 @@ def blueprint(runtime: Runtime, metrics: Metrics) -> Blueprint:
 
     @bp.get("/health")
     @document_response(Health, 200)
+    @document_response(Health, 503)
     async def health() -> Response:
-        """Liveness, the connection counts of this process and, in a cluster, its state.
+        """Liveness, the connection counts of this process, the database's state and, in a
+        cluster, its state.
 
-        ``degraded`` (still 200: local clients are served) while the Redis link is down."""
+        ``degraded`` (still 200: what can be served is) while the Redis link is down or the
+        database refuses writes for a reason that passes (disk full, read-only, locked);
+        ``failed`` (503) when the database is corrupt or the Store has failed."""
         f = figures(runtime)
         uptime = round(time.time() - runtime.started_at, 3)
         cluster = cluster_health(runtime)
-        state: Literal["ok", "degraded"] = (
-            "degraded" if cluster is not None and cluster.redis != "connected" else "ok"
-        )
+        storage = storage_report(runtime)
+        state: Literal["ok", "degraded", "failed"] = storage.status
+        if state == "ok" and cluster is not None and cluster.redis != "connected":
+            state = "degraded"
         health = Health(
-            state, VERSION, uptime, f.connections, f.by_transport, f.namespaces, cluster
+            state, VERSION, uptime, f.connections, f.by_transport, f.namespaces, storage, cluster
         )
-        return json_response(200, health)
+        return json_response(503 if state == "failed" else 200, health)
 
     @bp.get("/metrics")
     @text_response(200, CONTENT_TYPE, "The figures, in Prometheus text format.")

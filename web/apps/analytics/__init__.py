@@ -108,6 +108,7 @@ from actors.eventlog.log import Appended, EventLog
 from actors.eventlog.views import CurrentStats, LogFollower, StatsSource
 from actors.ratelimit import SlidingWindowLimiter
 from actors.runtime import supervise
+from actors.store_faults import OutcomeUnknown, StoreError
 from web.apps.analytics import events, rest
 from web.apps.analytics.live import ProcessSampler, live_metrics
 from web.apps.analytics.schemas import LiveMetric
@@ -225,6 +226,23 @@ class Analytics:
             return await self.log.append(
                 batch, idempotency_key=idempotency_key, now=self.clock.now()
             )
+        except OutcomeUnknown as err:
+            log.warning("analytics: %d events: %s", len(batch), err)
+            raise ApiError(
+                503,
+                f"Outcome unknown ({err.fault}): the events may be stored; retry with the same "
+                "Idempotency-Key to store them once",
+                error="outcome_unknown",
+                headers={"Retry-After": "1"},
+            ) from None
+        except StoreError as err:
+            log.warning("analytics: %d events: %s", len(batch), err)
+            raise ApiError(
+                503,
+                f"The events were not stored ({err.fault}). Please retry.",
+                error="not_stored",
+                headers={"Retry-After": "1"},
+            ) from None
         except Exception:
             log.exception("analytics: the log could not commit %d events", len(batch))
             raise ApiError(500, "Internal server error: the events were not stored") from None

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from actors.analytics.metrics import FeedEvent
+from actors.sockets.rooms import RoomLimitReached
 from actors.sockets.session import Session
 from web.apps.analytics.schemas import AnalyticsError, Answered, DashboardRoom, LiveSubscription
 from web.platform.auth import TokenError, token_of
@@ -31,7 +32,11 @@ def register(app: Analytics) -> None:
     @ns.on("analytics:subscribeLiveMetrics")
     async def subscribe_live_metrics(session: Session, args: list[object], ack: Ack | None) -> None:
         """Join the subscribers; the current metrics come at once."""
-        await ns.rooms.join(session, LIVE_ROOM)
+        try:
+            await ns.rooms.join(session, LIVE_ROOM)
+        except RoomLimitReached as refusal:
+            refuse(session, ack, f"analytics:subscribeLiveMetrics: {refusal}")
+            return
         session.emit(LIVE_METRICS, await app.live_metrics())
         if ack is not None:
             ack(LiveSubscription(success=True, subscribed=True))
@@ -57,7 +62,11 @@ def register(app: Analytics) -> None:
         if dashboard is None:
             return
         room = DASHBOARD_ROOM + dashboard
-        await ns.rooms.join(session, room)
+        try:
+            await ns.rooms.join(session, room)
+        except RoomLimitReached as refusal:
+            refuse(session, ack, f"analytics:joinDashboard: {refusal}")
+            return
         app.dashboard_rooms.add(room)
         if ack is not None:
             ack(DashboardRoom(success=True, dashboard_id=dashboard))
@@ -137,10 +146,15 @@ def dashboard_id(
         message = f"{event}: dashboardId must be a string, got {got}"
     else:
         message = f"{event}: dashboardId must be 1 to {cap} characters"
+    refuse(session, ack, message)
+    return None
+
+
+def refuse(session: Session, ack: Ack | None, message: str) -> None:
+    """``analytics:error`` and the ack say why the request was refused."""
     session.emit("analytics:error", AnalyticsError(message))
     if ack is not None:
         ack(Failure(False, message))
-    return None
 
 
 def json_type(value: object) -> str:

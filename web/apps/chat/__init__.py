@@ -111,6 +111,7 @@ class ChatApp:
         )
         self.chats: Registry[str, ChatRoomActor]  # one actor per chat, from start()
         self.store.add_schema(*db.SCHEMA)
+        self.store.add_migration(db.add_client_ids)
         lifecycle.install(self)
         events.register(self)
         runtime.add_blueprint(rest.blueprint(self))

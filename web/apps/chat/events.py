@@ -48,6 +48,7 @@ from actors.chat.room import (
     LeaveChat,
     SendMessage,
     SetTyping,
+    refusal,
 )
 from actors.chat.wire import (
     AckBody,
@@ -67,6 +68,7 @@ from actors.chat.wire import (
 )
 from actors.runtime import Actor, AskTimeout
 from actors.sockets.session import Session
+from actors.store_faults import OutcomeUnknown, StoreError
 from web.apps.chat.lifecycle import ChatSession, record
 from web.apps.chat.schemas import (
     INVALID,
@@ -123,7 +125,7 @@ TYPING_RATE = "Typing rate limit exceeded. Please slow down."
 BUSY = "Server busy. Please retry."
 INTERNAL = "Internal server error"
 ROOM_TIMEOUT = 10.0  # seconds an event waits for its chat room
-SEND_TIMEOUT = 60.0  # message:send waits for the commit too
+SEND_TIMEOUT_MARGIN = 10.0  # message:send waits for the commit (the store's timeout) and this
 
 P = TypeVar("P")
 Answer = AckBody | Failure
@@ -170,6 +172,12 @@ def _checked(app: ChatApp, name: str, run: EventFn[Any]) -> Handler:
         except InvalidRequest as err:
             await record(app, "error", session, event=name, error=str(err))
             body = Failure(False, INVALID, error=str(err))
+        except StoreError as err:
+            log.warning("%s: %s", name, err)
+            await record(app, "error", session, event=name)
+            body = Failure(
+                False, f"Storage unavailable ({err.fault}). Please retry.", error="storage"
+            )
         except (AskTimeout, trio.TooSlowError):
             log.warning("%s: an actor did not answer in time", name)
             await record(app, "error", session, event=name)
@@ -269,11 +277,16 @@ async def send_message(
     if not allowed:
         await record(app, "rate_limit", session, limit="message")
         return Failure(False, MESSAGE_RATE)
-    out: Outcome[ChatMessage] = await app.chats.ask(
-        p.chatId, lambda r: SendMessage(user, p.content, p.type, r), SEND_TIMEOUT
-    )
+    try:
+        out: Outcome[ChatMessage] = await app.chats.ask(
+            p.chatId,
+            lambda r: SendMessage(user, p.content, p.type, r, p.clientMessageId),
+            app.store.write_timeout_seconds + SEND_TIMEOUT_MARGIN,
+        )
+    except AskTimeout:  # the room had the message: whether it was stored is not known
+        out = refusal(OutcomeUnknown("locked", "no answer in time"), p.clientMessageId is not None)
     if out.data is None:
-        return out.ack()
+        return Failure(False, out.message, error=out.error) if out.error else out.ack()
     sent = out.data
     session.emit("message:sent", MessageSent(sent.id, sent.chat_id, sent.created_at, sent))
     return SendAck(True, out.message, sent_message=sent)
@@ -507,6 +520,9 @@ def runtime_figures(app: ChatApp) -> RuntimeFigures:
         mailbox_depth=worst[1],
         mailbox_capacity=worst[2],
         handler_errors=app.runtime.sio.stats.handler_errors,
+        storage_status=app.store.health.state,
+        storage_fault=app.store.health.fault,
+        storage_last_error=app.store.health.last_error,
     )
 
 

@@ -45,6 +45,9 @@ class SendRequest(msgspec.Struct):
     chatId: Id
     content: str
     type: MessageType = "text"
+    # the sender's own id for this message: a send retried with it is stored once, and
+    # answered with the message stored the first time
+    clientMessageId: Id | None = None
 
 
 class TypingRequest(msgspec.Struct):

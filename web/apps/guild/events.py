@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from actors.guild.aggregator import analytics_room, guild_room
 from actors.guild.model import GUILD_ID_RULE, valid_guild_id
 from actors.identity import Identity
+from actors.sockets.rooms import RoomLimitReached
 from actors.sockets.session import Session
 from web.apps.guild.schemas import ErrorEvent, Subscribed
 from web.platform.http import ApiError, Failure
@@ -83,6 +84,9 @@ async def subscribe(
             await monitor.ns.rooms.join(session, room)
     except ApiError as refusal:
         _refuse(session, ack, refusal.message)
+        return
+    except RoomLimitReached as limit:
+        _refuse(session, ack, str(limit))
         return
     if analytics:
         await monitor.guilds.send_snapshot(guild_id, session)
