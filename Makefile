@@ -20,11 +20,11 @@ tests/node_modules/.installed: tests/package.json tests/package-lock.json
 chromium:
 	command -v chromium || (apt-get update && apt-get install -y chromium)
 
-# the cluster tests start their own Redis and HAProxy from the OS packages (never the machine's
-# running ones: private instances on free ports)
+# the cluster and PostgreSQL tests start their own Redis, HAProxy and PostgreSQL from the OS
+# packages (never the machine's running ones: private instances on free ports)
 cluster-tools:
-	command -v redis-server && command -v haproxy || \
-	  (apt-get update && apt-get install -y redis-server haproxy)
+	command -v redis-server && command -v haproxy && ls /usr/lib/postgresql/*/bin/initdb || \
+	  (apt-get update && apt-get install -y redis-server haproxy postgresql)
 
 # The server needs nothing but Python: the browser libraries it serves are committed, pinned in
 # web/vendor/package.json. `make vendor` refreshes those copies (and their licences) from npm:
@@ -57,11 +57,15 @@ lint: $(STAMP)
 	$(BIN)/mypy protocol actors web
 	$(BIN)/lint-imports
 
+# the applications' suites again with every server on PostgreSQL (a private one the tests start)
+POSTGRES_SUITES := tests/web/apps tests/web/sockets/test_recovery.py tests/web/test_operations.py
+
 test: $(STAMP) tests/node_modules/.installed chromium cluster-tools
 	$(BIN)/ruff check actors protocol web tests benchmarks
 	$(BIN)/mypy protocol actors web
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
+	SWITCHBOARD_TEST_BACKEND=postgresql $(BIN)/python -m pytest -q $(POSTGRES_SUITES)
 
 # Node's socket.io server, pinned, as a benchmark peer (skipped when Node.js is not installed)
 benchmarks/peers/node/node_modules/.installed: benchmarks/peers/node/package.json benchmarks/peers/node/package-lock.json

@@ -21,7 +21,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def storage_problem(settings: Settings) -> str | None:
     """What is wrong with the data folder or the database (one line), or None."""
-    from actors.store_check import check_data_folder, check_database
+    from actors.store.check import check_data_folder
     from web import apps
     from web.platform.app import create_app
 
@@ -31,11 +31,11 @@ def storage_problem(settings: Settings) -> str | None:
     # a stand-in JWT secret: checking must not create the key file
     probe = dataclasses.replace(settings, jwt_secret=settings.jwt_secret or "check-only")
     store = create_app(probe, apps.install).runtime.store
-    return check_database(store.path, store.schema, store.migrations)
+    return store.backend.check(store.schema, store.migrations)
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
-    from actors.store_check import check_data_folder, check_database
+    from actors.store.check import check_data_folder
     from web import apps, workers
     from web.platform.app import create_app
     from web.server import run
@@ -69,7 +69,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
         sys.exit(workers.supervise(settings, args.argv, banner))
     app = create_app(settings, apps.install)
     store = app.runtime.store
-    problem = check_database(store.path, store.schema, store.migrations)
+    problem = store.backend.check(store.schema, store.migrations)
     if problem is not None:
         sys.exit(f"switchboard: {problem}")
     if index is None:

@@ -37,7 +37,7 @@ from hypercorn.trio.tcp_server import TCPServer
 from hypercorn.trio.worker_context import WorkerContext
 from hypercorn.utils import wrap_app
 
-from actors.store_check import StartupFailed
+from actors.store.check import StartupFailed
 from protocol import engineio
 from web.platform.app import SwitchboardApp
 from web.platform.settings import Settings

@@ -12,7 +12,7 @@ from typing import Any
 
 import trio
 
-from actors.store_check import StartupFailed
+from actors.store.check import StartupFailed
 from web.front_door import FrontDoor, listen
 from web.platform import logs
 from web.platform.app import SwitchboardApp

@@ -1,13 +1,14 @@
-"""The chat tables and every statement on them, as plain functions of a ``sqlite3.Connection``
-that the Store actor runs (writes inside its group-committed transaction)."""
+"""The chat tables and every statement on them, as plain functions of a Store connection
+(:class:`~actors.store.sql.Database`: SQLite or PostgreSQL) that the Store actor runs (writes
+inside its group-committed transaction)."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from actors.chat.model import ChatRecord, ReceiptKind, StoredMessage
+from actors.store.sql import Database, column_names
 
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS chat_chats (
@@ -49,11 +50,10 @@ SCHEMA = (
 _MESSAGE_COLUMNS = "seq, id, chat_id, user_id, username, content, type, created_at"
 
 
-def add_client_ids(db: sqlite3.Connection) -> None:
+def add_client_ids(db: Database) -> None:
     """Migration: the sender's own id of a message (``clientMessageId``), unique per chat and
     sender, so a retried send is stored once. Databases made before it get the column."""
-    columns = {row[1] for row in db.execute("PRAGMA table_info(chat_messages)")}
-    if "client_id" not in columns:
+    if "client_id" not in column_names(db, "chat_messages"):
         db.execute("ALTER TABLE chat_messages ADD COLUMN client_id TEXT")
     db.execute(
         "CREATE UNIQUE INDEX IF NOT EXISTS chat_messages_client "
@@ -73,10 +73,10 @@ def create_chat(
     creator: str,
     participants: Iterable[str],
     now: float,
-) -> Callable[[sqlite3.Connection], ChatRecord]:
+) -> Callable[[Database], ChatRecord]:
     members = frozenset([creator, *participants])
 
-    def op(db: sqlite3.Connection) -> ChatRecord:
+    def op(db: Database) -> ChatRecord:
         db.execute(
             "INSERT INTO chat_chats (id, name, description, created_by, created_at, "
             "last_activity) VALUES (?, ?, ?, ?, ?, ?)",
@@ -91,8 +91,8 @@ def create_chat(
     return op
 
 
-def load_chat(chat_id: str) -> Callable[[sqlite3.Connection], ChatRecord | None]:
-    def op(db: sqlite3.Connection) -> ChatRecord | None:
+def load_chat(chat_id: str) -> Callable[[Database], ChatRecord | None]:
+    def op(db: Database) -> ChatRecord | None:
         row = db.execute(
             "SELECT id, name, description, created_by, created_at, last_activity "
             "FROM chat_chats WHERE id = ?",
@@ -110,8 +110,8 @@ def load_chat(chat_id: str) -> Callable[[sqlite3.Connection], ChatRecord | None]
     return op
 
 
-def chats_of(user_id: str) -> Callable[[sqlite3.Connection], list[ChatRecord]]:
-    def op(db: sqlite3.Connection) -> list[ChatRecord]:
+def chats_of(user_id: str) -> Callable[[Database], list[ChatRecord]]:
+    def op(db: Database) -> list[ChatRecord]:
         rows = db.execute(
             "SELECT c.id FROM chat_chats c JOIN chat_participants p ON p.chat_id = c.id "
             "WHERE p.user_id = ? ORDER BY c.last_activity DESC, c.id",
@@ -143,8 +143,8 @@ def insert_message(
     type_: str,
     now: float,
     client_id: str | None = None,
-) -> Callable[[sqlite3.Connection], Inserted]:
-    def op(db: sqlite3.Connection) -> Inserted:
+) -> Callable[[Database], Inserted]:
+    def op(db: Database) -> Inserted:
         if client_id is not None:
             row = db.execute(
                 f"SELECT {_MESSAGE_COLUMNS} FROM chat_messages "
@@ -153,14 +153,12 @@ def insert_message(
             ).fetchone()
             if row is not None:
                 return Inserted(_message(row), True)
-        cursor = db.execute(
+        (seq,) = db.execute(
             "INSERT INTO chat_messages (id, chat_id, user_id, username, content, type, "
-            "created_at, client_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "created_at, client_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq",
             (message_id, chat_id, user_id, username, content, type_, now, client_id),
-        )
+        ).fetchone()
         db.execute("UPDATE chat_chats SET last_activity = ? WHERE id = ?", (now, chat_id))
-        seq = cursor.lastrowid
-        assert seq is not None
         stored = StoredMessage(seq, message_id, chat_id, user_id, username, content, type_, now)
         return Inserted(stored, False)
 
@@ -169,10 +167,10 @@ def insert_message(
 
 def history(
     chat_id: str, before: str | None, limit: int
-) -> Callable[[sqlite3.Connection], tuple[list[StoredMessage], bool] | None]:
+) -> Callable[[Database], tuple[list[StoredMessage], bool] | None]:
     """Newest first; ``before`` is a message id (exclusive). None when ``before`` is unknown."""
 
-    def op(db: sqlite3.Connection) -> tuple[list[StoredMessage], bool] | None:
+    def op(db: Database) -> tuple[list[StoredMessage], bool] | None:
         bound = None
         if before is not None:
             row = db.execute(
@@ -203,11 +201,11 @@ class ReceiptResult:
 
 def record_receipt(
     message_id: str, chat_id: str, user_id: str, kind: ReceiptKind, now: float
-) -> Callable[[sqlite3.Connection], ReceiptResult]:
+) -> Callable[[Database], ReceiptResult]:
     # read implies delivered
     kinds: tuple[ReceiptKind, ...] = ("delivered", "read") if kind == "read" else ("delivered",)
 
-    def op(db: sqlite3.Connection) -> ReceiptResult:
+    def op(db: Database) -> ReceiptResult:
         row = db.execute(
             "SELECT 1 FROM chat_messages WHERE id = ? AND chat_id = ?", (message_id, chat_id)
         ).fetchone()
@@ -216,8 +214,8 @@ def record_receipt(
         recorded = False
         for k in kinds:
             cursor = db.execute(
-                "INSERT OR IGNORE INTO chat_receipts (message_id, user_id, kind, at) "
-                "VALUES (?, ?, ?, ?)",
+                "INSERT INTO chat_receipts (message_id, user_id, kind, at) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 (message_id, user_id, k, now),
             )
             if k == kind:
@@ -236,8 +234,8 @@ class DeliveryStatus:
     last_update: float
 
 
-def delivery_status(message_id: str) -> Callable[[sqlite3.Connection], DeliveryStatus | None]:
-    def op(db: sqlite3.Connection) -> DeliveryStatus | None:
+def delivery_status(message_id: str) -> Callable[[Database], DeliveryStatus | None]:
+    def op(db: Database) -> DeliveryStatus | None:
         row = db.execute(
             f"SELECT {_MESSAGE_COLUMNS} FROM chat_messages WHERE id = ?", (message_id,)
         ).fetchone()
@@ -266,7 +264,7 @@ class MessageTotals:
     read: int
 
 
-def totals(db: sqlite3.Connection) -> MessageTotals:
+def totals(db: Database) -> MessageTotals:
     (messages,) = db.execute("SELECT COUNT(*) FROM chat_messages").fetchone()
     counts = dict(db.execute("SELECT kind, COUNT(*) FROM chat_receipts GROUP BY kind").fetchall())
     return MessageTotals(messages, counts.get("delivered", 0), counts.get("read", 0))

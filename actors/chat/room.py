@@ -52,7 +52,7 @@ from actors.runtime import Actor, ActorStopped, Reply, handles
 from actors.sockets.rooms import RoomLimitReached
 from actors.sockets.session import Session
 from actors.store import ANSWER_GRACE_SECONDS, Store
-from actors.store_faults import OutcomeUnknown, StoreError
+from actors.store.faults import OutcomeUnknown, StoreError
 
 
 # --- messages -------------------------------------------------------------------------------------

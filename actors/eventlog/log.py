@@ -19,8 +19,8 @@ from typing import Any
 import msgspec
 
 from actors.eventlog.events import Event
-from actors.sql import Database
 from actors.store import Store
+from actors.store.sql import Database
 
 SCHEMA: tuple[str, ...] = (
     """CREATE TABLE IF NOT EXISTS analytics_events (

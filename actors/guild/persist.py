@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 import msgspec
 
 from actors.guild.model import GuildEvent
-from actors.sql import Database
+from actors.store.sql import Database
 
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS guild_events (

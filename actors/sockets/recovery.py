@@ -29,8 +29,8 @@ import msgspec
 import trio
 
 from actors.clock import Clock
-from actors.sql import Database
 from actors.store import Store
+from actors.store.sql import Database
 
 log = logging.getLogger("switchboard.recovery")
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import msgspec
 
-from actors.sql import Database
+from actors.store.sql import Database
 
 SCHEMA: tuple[str, ...] = (
     """CREATE TABLE IF NOT EXISTS visitor_dashboard_actions (

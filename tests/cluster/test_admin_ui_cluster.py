@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from tests.cluster.helpers import RedisServer
+from tests.support import postgres
 from tests.support.clients.scenarios import run
 from tests.support.processes import ProductServer, ServerProcess
 from tests.support.tokens import ADMIN_UI_SECRET
 from tests.web.apps.admin_ui.helpers import ADMIN_UI_FLAGS, admin, user
 
 
-def product_node(redis: RedisServer, node_id: str) -> ProductServer:
+def product_node(redis: RedisServer, node_id: str, database_url: str) -> ProductServer:
     return ProductServer(
         *ADMIN_UI_FLAGS,
         "--redis-url", redis.url,
@@ -19,14 +20,16 @@ def product_node(redis: RedisServer, node_id: str) -> ProductServer:
         "--cluster-node-lease-seconds", "1.5",
         "--cluster-probe-interval-seconds", "0.3",
         secret=ADMIN_UI_SECRET,
+        database_url=database_url,
     )  # fmt: skip
 
 
 def test_the_ui_sees_and_acts_on_every_node(
     redis: RedisServer, server_factory: Callable[..., ServerProcess]
 ) -> None:
-    one = server_factory(product_node(redis, "node-one"))
-    two = server_factory(product_node(redis, "node-two"))
+    database = postgres.shared_server().create_database()  # the nodes share it
+    one = server_factory(product_node(redis, "node-one", database))
+    two = server_factory(product_node(redis, "node-two", database))
 
     async def scenario() -> None:
         early = await user(two.url, "early")  # there before the UI signs in

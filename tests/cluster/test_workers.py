@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 
 from tests.cluster.helpers import Client, RedisServer
+from tests.support import postgres
 from tests.support.processes import ProductServer, ServerProcess
 from tests.support.tokens import WORKERS_SECRET, Tokens
 
@@ -23,7 +24,7 @@ def test_two_workers_serve_one_port_and_share_broadcasts(
     server = server_factory(
         ProductServer(
             "--workers", "2", "--redis-url", redis.url,
-            secret=WORKERS_SECRET, data_dir=tmp_path,
+            secret=WORKERS_SECRET, data_dir=tmp_path, database_url=postgres.database_for(tmp_path),
         )
     )  # fmt: skip
     dashboard = token("watcher", "user", guilds=["g1"])

@@ -19,7 +19,7 @@ from actors.chat.room import ChatRoomActor, Committed, SendMessage
 from actors.clock import Clock
 from actors.runtime import Actor, ActorCrashed, Reply, handles, supervise
 from actors.store import Store
-from actors.store_faults import NotStored, OutcomeUnknown, StoreError, StoreUnavailable
+from actors.store.faults import NotStored, OutcomeUnknown, StoreError, StoreUnavailable
 
 SCHEMA = "CREATE TABLE IF NOT EXISTS items (id INTEGER PRIMARY KEY, value TEXT UNIQUE)"
 MALFORMED = "database disk image is malformed"

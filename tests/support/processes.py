@@ -34,6 +34,7 @@ from typing import IO, Any, TypeVar
 
 import httpx
 
+from tests.support import postgres
 from tests.support.servers import INTEROP_SERVER, PRODUCT_READY, PRODUCT_SERVER
 from tests.support.waiting import wait_until_blocking
 
@@ -222,7 +223,8 @@ class ServerProcess:
 class ProductServer(ServerProcess):
     """``switchboard serve`` (tests/support/servers/product_server.py) with a data folder (a new
     temporary one unless given) and ``secret`` as its JWT secret; ``test_clock`` turns on
-    ``POST /api/test/clock``."""
+    ``POST /api/test/clock``. ``database_url``: PostgreSQL instead of SQLite (also the default
+    when the run is on PostgreSQL: :mod:`tests.support.postgres`)."""
 
     def __init__(
         self,
@@ -231,12 +233,23 @@ class ProductServer(ServerProcess):
         data_dir: str | Path | None = None,
         test_clock: bool = False,
         port: int | None = None,
+        database_url: str | None = None,
     ) -> None:
         folder = Path(data_dir or tempfile.mkdtemp(prefix="switchboard-test-"))
         clock = ["--test-clock", "true"] if test_clock else []
         args = ["--data-dir", str(folder), "--jwt-secret", secret, *clock, *flags]
+        if database_url is None and postgres.backend_under_test() == "postgresql":
+            database_url = postgres.database_for(folder)
+        if database_url:
+            args += ["--database-url", database_url]
         super().__init__(PRODUCT_SERVER, *args, port=port, ready_marker=PRODUCT_READY)
         self.data_dir = folder
+        self.database_url = database_url or ""
+
+    def query(self, sql: str, *params: object) -> list[tuple[Any, ...]]:
+        """Rows of ``sql`` (``?`` placeholders) on this server's database, whichever it is; a
+        table that does not exist yet reads as no rows."""
+        return postgres.query(self.database_url, self.data_dir / "switchboard.sqlite3", sql, params)
 
     def advance(self, seconds: float) -> float:
         """Move the server's clock forward; returns its offset from real time."""

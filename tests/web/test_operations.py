@@ -11,7 +11,6 @@ from __future__ import annotations
 import itertools
 import json
 import signal
-import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -156,10 +155,8 @@ async def test_sigterm_under_load_exits_cleanly_and_loses_nothing_acknowledged(
     assert took < SHUTDOWN_BOUND_SECONDS
     assert ws_close_codes == [1000, 1000]  # close frames, not resets
     assert poll_answers == ["1"]  # the pending poll got Engine.IO CLOSE
-    db = sqlite3.connect(tmp_path / "switchboard.sqlite3")
-    stored = {row[0] for row in db.execute("SELECT id FROM analytics_events")}
-    messages = {row[0] for row in db.execute("SELECT id FROM chat_messages")}
-    db.close()
+    stored = {row[0] for row in server.query("SELECT id FROM analytics_events")}
+    messages = {row[0] for row in server.query("SELECT id FROM chat_messages")}
     missing = acked - stored
     assert len(acked) >= 400
     assert not missing, f"{len(missing)} acknowledged events lost"

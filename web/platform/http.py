@@ -17,7 +17,7 @@ from quart import Quart, Response, request
 from werkzeug.exceptions import HTTPException
 
 from actors.identity import Identity
-from actors.store_faults import OutcomeUnknown, ReadFailed, StoreError
+from actors.store.faults import OutcomeUnknown, ReadFailed, StoreError
 from web.platform.auth import Authenticator, TokenError, bearer
 from web.sockets.body import read_limited
 

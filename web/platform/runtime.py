@@ -29,7 +29,10 @@ from actors.sockets.broker import LocalBroker
 from actors.sockets.recovery import RecoveryLog
 from actors.sockets.session import Session
 from actors.store import Store
-from actors.store_check import StartupFailed, describe_open_failure
+from actors.store.backend import Backend
+from actors.store.check import StartupFailed, describe_open_failure
+from actors.store.postgres import PostgresBackend
+from actors.store.sqlite import SQLiteBackend
 from protocol import socketio
 from web.platform.auth import (
     Authenticator,
@@ -72,9 +75,8 @@ class Runtime:
         self.proxies = TrustedProxies(settings.trusted_proxies)
         self.clock = Clock()
         self.store = Store(
-            settings.data_path / "switchboard.sqlite3",
+            store_backend(settings),
             max_batch=settings.store_max_batch,
-            synchronous=settings.store_synchronous,
             write_timeout_seconds=settings.store_write_timeout_seconds,
         )
         self.namespaces: dict[str, Namespace] = {}
@@ -173,7 +175,8 @@ class Runtime:
         try:
             await self.store.open()
         except Exception as err:
-            self.start_failure = f"{self.store.path}: {describe_open_failure(err)}"
+            where = self.store.backend.location
+            self.start_failure = f"{where}: {describe_open_failure(err)}"
             raise StartupFailed(self.start_failure) from err
         nursery.start_soon(self.store.run)  # never restarted: a failed store stays failed
         self.sio = SocketIOServer(
@@ -234,6 +237,13 @@ class Runtime:
                 await stopper()
             while self.store.mailbox_depth or self.store.busy:
                 await trio.sleep(DRAIN_POLL_SECONDS)
+
+
+def store_backend(s: Settings) -> Backend:
+    """PostgreSQL when ``database_url`` is set, else SQLite in the data folder."""
+    if s.database_url:
+        return PostgresBackend(s.database_url, read_pool_size=s.store_read_pool_size)
+    return SQLiteBackend(s.data_path / "switchboard.sqlite3", s.store_synchronous)
 
 
 def cluster_config(s: Settings) -> ClusterConfig:

@@ -223,6 +223,15 @@ class Settings:
         positive=True,
     )
     # --- storage ------------------------------------------------------------------------------
+    database_url: str = setting(
+        "",
+        "PostgreSQL for the durable data (postgresql://user:password@host:port/db); empty: "
+        "SQLite in the data folder. Every node of a cluster (redis_url, workers > 1) needs it.",
+        secret=True,
+    )
+    store_read_pool_size: int = setting(
+        4, "PostgreSQL connections the Store reads on (its one writer comes on top).", positive=True
+    )
     store_max_batch: int = setting(
         1024, "Most writes committed in one transaction (group commit).", positive=True
     )
@@ -650,6 +659,22 @@ def _workers_need_redis(s: Settings) -> None:
         )
 
 
+def _a_cluster_needs_postgres(s: Settings) -> None:
+    if (s.workers > 1 or s.redis_url) and not s.database_url:
+        what = f"{s.workers} workers" if s.workers > 1 else "the nodes of a cluster (--redis-url)"
+        raise ValueError(
+            f"invalid --database-url: {what} need PostgreSQL (--database-url postgresql://...): "
+            "the SQLite default is one process's file and cannot be shared"
+        )
+
+
+def _database_url_parses(s: Settings) -> None:
+    if s.database_url and not s.database_url.startswith(("postgresql://", "postgres://")):
+        raise ValueError(
+            "invalid --database-url: expected postgresql://user:password@host:port/database"
+        )
+
+
 def _redis_url_parses(s: Settings) -> None:
     if s.redis_url and not s.redis_url.startswith(("redis://", "rediss://", "unix://")):
         raise ValueError("invalid --redis-url: expected redis://host:port[/db] (or rediss://)")
@@ -686,6 +711,8 @@ RULES: tuple[Callable[[Settings], None], ...] = (
     _visitor_port,
     _workers_need_redis,
     _redis_url_parses,
+    _database_url_parses,
+    _a_cluster_needs_postgres,
     _demo_needs_a_port,
 )
 

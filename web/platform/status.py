@@ -65,12 +65,13 @@ class StorageReport(msgspec.Struct):
     """The database as the Store last found it (see the README's storage faults)."""
 
     status: Literal["ok", "degraded", "failed"]
-    fault: str | None  # disk full, read-only, locked, corrupt, I/O error, unavailable
+    fault: str | None  # disk full, read-only, locked, corrupt, I/O error, unreachable, unavailable
     last_error: str | None
     last_error_at: str | None
     write_failures: int
     write_failures_last_minute: int
     read_failures: int
+    backend: Literal["sqlite", "postgresql"] = "sqlite"
 
 
 class Health(msgspec.Struct, omit_defaults=True):
@@ -131,6 +132,7 @@ def storage_report(runtime: Runtime) -> StorageReport:
         h.write_failures,
         h.failures_last_minute(),
         h.read_failures,
+        "postgresql" if runtime.store.backend.name == "postgresql" else "sqlite",
     )
 
 

@@ -108,7 +108,7 @@ from actors.eventlog.log import Appended, EventLog
 from actors.eventlog.views import CurrentStats, LogFollower, StatsSource
 from actors.ratelimit import SlidingWindowLimiter
 from actors.runtime import supervise
-from actors.store_faults import OutcomeUnknown, StoreError
+from actors.store.faults import OutcomeUnknown, StoreError
 from web.apps.analytics import events, rest
 from web.apps.analytics.live import ProcessSampler, live_metrics
 from web.apps.analytics.schemas import LiveMetric

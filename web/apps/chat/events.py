@@ -68,7 +68,7 @@ from actors.chat.wire import (
 )
 from actors.runtime import Actor, AskTimeout
 from actors.sockets.session import Session
-from actors.store_faults import OutcomeUnknown, StoreError
+from actors.store.faults import OutcomeUnknown, StoreError
 from web.apps.chat.lifecycle import ChatSession, record
 from web.apps.chat.schemas import (
     INVALID,

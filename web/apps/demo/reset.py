@@ -5,11 +5,13 @@ keeps its aggregates in memory, so the command refuses while something answers o
 from __future__ import annotations
 
 import socket
-import sqlite3
-from pathlib import Path
 
+from actors.store.backend import Backend
+from actors.store.sql import table_names
+from actors.store.sqlite import SQLiteBackend
 from web.apps.demo.clients import loopback
 from web.apps.demo.marks import DEMO_CHAT_HOST, DEMO_GUILD, DEMO_PREFIX
+from web.platform.runtime import store_backend
 from web.platform.settings import Settings
 
 RESET_STATEMENTS: list[tuple[str, str, tuple[str, ...]]] = [
@@ -42,21 +44,24 @@ RESET_STATEMENTS: list[tuple[str, str, tuple[str, ...]]] = [
 ]
 
 
-def reset_demo(database: Path) -> dict[str, int]:
+def reset_demo(backend: Backend) -> dict[str, int]:
     """Delete every row the demo traffic made; returns the rows deleted per table. Run it while
     the server is stopped (a running server keeps its aggregates in memory)."""
-    if not database.exists():
+    if isinstance(backend, SQLiteBackend) and not backend.path.exists():
         return {}
     deleted: dict[str, int] = {}
-    db = sqlite3.connect(database, timeout=10.0)
+    db = backend.open_writer([], [])
     try:
-        with db:  # one transaction: all or nothing
-            tables = {
-                name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type='table'")
-            }
+        db.execute(backend.begin)  # one transaction: all or nothing
+        try:
+            tables = table_names(db)
             for table, statement, params in RESET_STATEMENTS:
                 if table in tables:
                     deleted[table] = db.execute(statement, params).rowcount
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
     finally:
         db.close()
     return deleted
@@ -79,8 +84,9 @@ def reset_demo_command(settings: Settings) -> int:
             "stop it before reset-demo"
         )
         return 2
-    database = settings.data_path / "switchboard.sqlite3"
-    deleted = reset_demo(database)
+    backend = store_backend(settings)
+    deleted = reset_demo(backend)
+    database = backend.location
     if not deleted:
         print(f"switchboard: no demo data in {database}")
         return 0

@@ -3,7 +3,6 @@ test clock), and the removal shows in /metrics."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -33,11 +32,7 @@ def test_events_past_retention_are_deleted_by_housekeeping(
     auth = {"Authorization": f"Bearer {admin}"}
 
     def stored() -> int:
-        db = sqlite3.connect(tmp_path / "switchboard.sqlite3")
-        try:
-            return int(db.execute("SELECT count(*) FROM analytics_events").fetchone()[0])
-        finally:
-            db.close()
+        return int(server.query("SELECT count(*) FROM analytics_events")[0][0])
 
     def metric(http: httpx.Client, name: str) -> float:
         for line in http.get("/metrics", headers=auth).text.splitlines():

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable
@@ -17,27 +16,26 @@ from tests.support.tokens import DEMO_SECRET
 from tests.support.waiting import wait_until
 
 
-def count(database: Path, sql: str, *params: Any) -> int:
-    db = sqlite3.connect(database)
-    try:
-        tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master")}
-        table = sql.split(" FROM ")[1].split()[0]
-        if table not in tables:
-            return 0
-        return int(db.execute(sql, params).fetchone()[0])
-    finally:
-        db.close()
+def count(server: ProductServer, sql: str, *params: Any) -> int:
+    rows = server.query(sql, *params)
+    return int(rows[0][0]) if rows else 0
 
 
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
+def cli(*args: str, server: ProductServer | None = None) -> subprocess.CompletedProcess[str]:
+    """``switchboard ARGS`` (on ``server``'s database, when it is on PostgreSQL)."""
+    database = ["--database-url", server.database_url] if server and server.database_url else []
     return subprocess.run(
-        [sys.executable, "-m", "web.cli", *args],
+        [sys.executable, "-m", "web.cli", *args, *database],
         cwd=REPO_ROOT,
         env=server_env(),
         capture_output=True,
         text=True,
         timeout=30,
     )
+
+
+def reset(server: ProductServer, data: Path) -> subprocess.CompletedProcess[str]:
+    return cli("reset-demo", "--data-dir", str(data), "--port", str(server.port), server=server)
 
 
 DEMO_EVENTS = (
@@ -54,7 +52,6 @@ async def test_demo_traffic_is_marked_and_reset_demo_deletes_only_it(
             "--demo", "--demo-events-per-second", "10", secret=DEMO_SECRET, data_dir=tmp_path
         )
     )
-    database = tmp_path / "switchboard.sqlite3"
     kept = httpx.post(
         f"{server.url}/api/events",
         json={"eventName": "keep-me", "userId": "real-user", "country": "SE"},
@@ -62,29 +59,29 @@ async def test_demo_traffic_is_marked_and_reset_demo_deletes_only_it(
     )
     assert kept.status_code == 200, kept.text
 
-    await wait_until(lambda: count(database, DEMO_EVENTS) >= 20, timeout=20)
-    await wait_until(lambda: count(database, GUILD_EVENTS) >= 1, timeout=20)
+    await wait_until(lambda: count(server, DEMO_EVENTS) >= 20, timeout=20)
+    await wait_until(lambda: count(server, GUILD_EVENTS) >= 1, timeout=20)
     unmarked = count(
-        database,
+        server,
         "SELECT count(*) FROM analytics_events "
         "WHERE NOT (coalesce(session_id, '') LIKE 'demo-%' OR coalesce(user_id, '') LIKE 'demo-%')",
     )
     assert unmarked == 1  # every demo event is marked; ours is not
 
-    refused = cli("reset-demo", "--data-dir", str(tmp_path), "--port", str(server.port))
+    refused = reset(server, tmp_path)
     assert refused.returncode == 2, refused
     assert "stop it before reset-demo" in refused.stdout
 
     assert server.stop() == 0
-    done = cli("reset-demo", "--data-dir", str(tmp_path), "--port", str(server.port))
+    done = reset(server, tmp_path)
     assert done.returncode == 0, done
     assert "deleted" in done.stdout
-    assert count(database, DEMO_EVENTS) == 0
-    assert count(database, GUILD_EVENTS) == 0
-    assert count(database, "SELECT count(*) FROM chat_chats WHERE created_by = 'demo-host'") == 0
-    assert count(database, "SELECT count(*) FROM analytics_events WHERE name = 'keep-me'") == 1
+    assert count(server, DEMO_EVENTS) == 0
+    assert count(server, GUILD_EVENTS) == 0
+    assert count(server, "SELECT count(*) FROM chat_chats WHERE created_by = 'demo-host'") == 0
+    assert count(server, "SELECT count(*) FROM analytics_events WHERE name = 'keep-me'") == 1
 
-    again = cli("reset-demo", "--data-dir", str(tmp_path), "--port", str(server.port))
+    again = reset(server, tmp_path)
     assert again.returncode == 0 and "deleted 0 demo rows" in again.stdout, again
 
 

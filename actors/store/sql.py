@@ -27,6 +27,9 @@ class Cursor(Protocol):
     @property
     def rowcount(self) -> int: ...
 
+    @property
+    def description(self) -> Any: ...
+
     def fetchone(self) -> Any: ...
 
     def fetchall(self) -> list[Any]: ...
@@ -41,6 +44,21 @@ class Database(Protocol):
     def execute(self, sql: str, parameters: Sequence[Any] = ..., /) -> Cursor: ...
 
     def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Cursor: ...
+
+
+def column_names(db: Database, table: str) -> set[str]:
+    """The columns ``table`` has (for migrations: DB-API's cursor description, on both)."""
+    cursor = db.execute(f'SELECT * FROM "{table}" LIMIT 0')
+    return {column[0] for column in cursor.description or ()}
+
+
+def table_names(db: Database) -> set[str]:
+    """The tables of the database (each backend keeps its catalogue elsewhere)."""
+    if isinstance(db, PostgresConnection):
+        sql = "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"
+    else:
+        sql = "SELECT name FROM sqlite_master WHERE type = 'table'"
+    return {str(name) for (name,) in db.execute(sql)}
 
 
 _TYPES = (

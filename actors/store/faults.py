@@ -1,7 +1,8 @@
 """What can go wrong with the database, named the way an operator and a client need it.
 
-:func:`classify` turns a ``sqlite3`` error into a :data:`Fault` (disk full, read-only, locked,
-corrupt, I/O error), or None for an error of the write itself (a constraint, a bug in the op).
+:func:`classify` turns a ``sqlite3`` or ``psycopg`` error into a :data:`Fault` (disk full,
+read-only, locked, corrupt, I/O error, and for a database server: unreachable), or None for an
+error of the write itself (a constraint, a bug in the op).
 A write the Store cannot complete fails with a :class:`StoreError` that says what is known about
 it: :class:`NotStored` (rolled back: nothing of it was written, a retry is a new write) or
 :class:`OutcomeUnknown` (the commit itself failed or the answer came too late: it may or may not
@@ -17,7 +18,9 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
-Fault = Literal["disk full", "read-only", "locked", "corrupt", "I/O error", "unavailable"]
+Fault = Literal[
+    "disk full", "read-only", "locked", "corrupt", "I/O error", "unreachable", "unavailable"
+]
 State = Literal["ok", "degraded", "failed"]
 
 # primary result codes (https://sqlite.org/rescode.html)
@@ -54,14 +57,66 @@ _BY_TEXT: tuple[tuple[str, Fault], ...] = (
     ("disk i/o", "I/O error"),
     ("unable to open", "I/O error"),
 )
-# faults that clear on their own once the cause is gone (space freed, lock released)
-TRANSIENT: frozenset[Fault] = frozenset({"disk full", "locked", "read-only", "I/O error"})
+# PostgreSQL's SQLSTATE classes and codes (https://www.postgresql.org/docs/current/errcodes-appendix.html)
+_PG_BY_CODE: dict[str, Fault] = {
+    "53100": "disk full",  # disk_full
+    "25006": "read-only",  # read_only_sql_transaction (a standby, default_transaction_read_only)
+    "40001": "locked",  # serialization_failure
+    "40P01": "locked",  # deadlock_detected
+    "55P03": "locked",  # lock_not_available
+    "57014": "locked",  # query_canceled (statement_timeout, lock_timeout)
+    "XX001": "corrupt",  # data_corrupted
+    "XX002": "corrupt",  # index_corrupted
+    "58030": "I/O error",  # io_error
+}
+_PG_BY_CLASS: dict[str, Fault] = {
+    "08": "unreachable",  # connection exceptions
+    "57": "unreachable",  # operator intervention: the server is shutting down or starting
+    "53": "unreachable",  # insufficient resources (too many connections, out of memory)
+}
+# faults that clear on their own once the cause is gone (space freed, lock released, the
+# database server back); the Store retries the last two within a write's deadline
+TRANSIENT: frozenset[Fault] = frozenset(
+    {"disk full", "locked", "read-only", "I/O error", "unreachable"}
+)
+RETRIED: frozenset[Fault] = frozenset({"locked", "unreachable"})
 FAILURE_WINDOW_SECONDS = 60.0
+
+
+class StoreTimeout(Exception):
+    """The database did not finish in time (a lock held elsewhere, a stalled server)."""
 
 
 def classify(err: BaseException) -> Fault | None:
     """The storage fault behind ``err``; None when it is the write's own error."""
-    if not isinstance(err, sqlite3.Error) or isinstance(err, sqlite3.IntegrityError):
+    if isinstance(err, StoreTimeout):
+        return "locked"
+    if isinstance(err, StoreError):
+        return err.fault
+    if isinstance(err, sqlite3.Error):
+        return _sqlite_fault(err)
+    if type(err).__module__.startswith("psycopg"):
+        return _postgres_fault(err)
+    return None
+
+
+def _postgres_fault(err: BaseException) -> Fault | None:
+    import psycopg
+
+    if not isinstance(err, psycopg.Error) or isinstance(err, psycopg.IntegrityError):
+        return None
+    code = err.sqlstate or ""
+    if code in _PG_BY_CODE:
+        return _PG_BY_CODE[code]
+    if code[:2] in _PG_BY_CLASS:
+        return _PG_BY_CLASS[code[:2]]
+    if not code and isinstance(err, psycopg.OperationalError | psycopg.InterfaceError):
+        return "unreachable"  # no SQLSTATE: the connection itself failed or was closed
+    return None
+
+
+def _sqlite_fault(err: sqlite3.Error) -> Fault | None:
+    if isinstance(err, sqlite3.IntegrityError):
         return None
     code = getattr(err, "sqlite_errorcode", None)
     if isinstance(code, int) and (code & 0xFF) in _BY_CODE:

@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from actors.store_faults import classify
+from actors.store.faults import classify
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 CHECK_BUSY_TIMEOUT_MS = 5000
@@ -35,8 +35,10 @@ def describe_open_failure(err: BaseException) -> str:
         "locked": "is locked by another process",
         "corrupt": "is corrupt or not a SQLite database",
         "I/O error": "cannot be read or written (I/O error)",
+        "unreachable": "cannot be reached (is the database server up, and the URL right?)",
     }
-    return f"{words.get(fault, 'cannot be opened') if fault else 'cannot be opened'} ({err})"
+    detail = " ".join(str(err).split())  # one line, whatever the driver's message spans
+    return f"{words.get(fault, 'cannot be opened') if fault else 'cannot be opened'} ({detail})"
 
 
 def check_data_folder(folder: Path) -> str | None:

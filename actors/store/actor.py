@@ -1,14 +1,15 @@
 """The Store actor: the one owner of the database, with group commit, failing fast and truthfully.
 
-Every write is a function of a ``sqlite3.Connection`` sent as a :class:`Write` message. The actor
+Every write is a function of a :class:`~actors.store.sql.Database` (a connection of the backend:
+SQLite, :mod:`actors.store.sqlite`, or PostgreSQL, :mod:`actors.store.postgres`) sent as a
+:class:`Write` message. The actor
 takes everything waiting in its mailbox (up to ``max_batch``), runs the writes in ONE transaction
 on its database thread (each inside a savepoint, so one failing write fails alone), commits, and
-only then answers each writer. An answered write is committed: SQLite in WAL mode, so a process
-killed right after an ack loses nothing acknowledged (``synchronous=FULL`` also survives power loss;
-see the ``store_synchronous`` setting).
+only then answers each writer. An answered write is committed: a process killed right after an
+ack loses nothing acknowledged (each backend's module says how).
 
 Every write is answered within ``write_timeout_seconds`` of being queued, and the answer is true
-(see :mod:`actors.store_faults`): a batch that hits a storage fault is rolled back and its writes
+(see :mod:`actors.store.faults`): a batch that hits a storage fault is rolled back and its writes
 fail with :class:`NotStored`; a lock held by another process is retried until the deadline, then
 the same; a COMMIT that itself fails leaves the outcome :class:`OutcomeUnknown`. Whatever a batch
 dies of, each of its writers gets an answer.
@@ -23,7 +24,6 @@ from __future__ import annotations
 
 import logging
 import math
-import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,21 +33,25 @@ from typing import Any, TypeVar
 import trio
 
 from actors.runtime import Actor, AskTimeout, Reply
-from actors.store_faults import (
+from actors.store.backend import Backend, Reader, Writer
+from actors.store.faults import (
+    RETRIED,
     NotStored,
     OutcomeUnknown,
     ReadFailed,
     StorageHealth,
     StoreError,
+    StoreTimeout,
     StoreUnavailable,
     classify,
 )
+from actors.store.sql import Database
+from actors.store.sqlite import SQLiteBackend
 
 log = logging.getLogger("switchboard.store")
 
 T = TypeVar("T")
-Op = Callable[[sqlite3.Connection], Any]
-SQLITE_BUSY_TIMEOUT_MS = 250  # one attempt waits this long for a lock, then the Store retries
+Op = Callable[[Database], Any]
 ANSWER_GRACE_SECONDS = 2.0  # past the write deadline: the attempt running then may finish
 READ_TIMEOUT_SECONDS = 60.0
 
@@ -108,7 +112,7 @@ class Store(Actor):
 
     def __init__(
         self,
-        path: Path | str,
+        backend: Backend | Path | str,
         *,
         schema: list[str] | None = None,
         max_batch: int = 1024,
@@ -117,18 +121,20 @@ class Store(Actor):
         write_timeout_seconds: float = 5.0,
     ) -> None:
         super().__init__(mailbox_size=mailbox_size)
-        self.path = Path(path)
+        if isinstance(backend, Path | str):  # a SQLite file
+            backend = SQLiteBackend(backend, synchronous)
+        self.backend: Backend = backend
+        self.path = backend.path if isinstance(backend, SQLiteBackend) else None
         self.schema = list(schema or [])
         self.migrations: list[Op] = []
         self.max_batch = max_batch
-        self.synchronous = synchronous
         self.write_timeout_seconds = write_timeout_seconds
         self.store_stats = StoreStats()
         self.health = StorageHealth()
-        self._db: Any = None  # the writer's sqlite3.Connection, opened on the database thread
-        self._reader: Any = None  # the read-only connection
+        self._db: Writer | None = None  # the writer, opened on the database thread
+        self._reader: Reader | None = None
         self._thread = trio.CapacityLimiter(1)  # one writer thread at a time, always in order
-        self._read_thread = trio.CapacityLimiter(1)
+        self._read_thread = trio.CapacityLimiter(backend.read_concurrency)
         self._opened = trio.Event()
         self._gate = _Gate()
         # called after each committed batch with (writes in it, seconds it took): /metrics
@@ -155,9 +161,9 @@ class Store(Actor):
         self.health.write_failed("locked", TimeoutError("store queue full"), 1)
         reply.fail(NotStored("locked", f"the store's queue stayed full for {wait:g}s"))
 
-    async def write(self, op: Callable[[sqlite3.Connection], T], timeout: float | None = None) -> T:
+    async def write(self, op: Callable[[Database], T], timeout: float | None = None) -> T:
         """Run ``op`` in a transaction; returns once it is committed, raises a
-        :class:`~actors.store_faults.StoreError` (or the op's own error) when it is not."""
+        :class:`~actors.store.faults.StoreError` (or the op's own error) when it is not."""
         reply: Reply[T] = Reply()
         wait = self.write_timeout_seconds if timeout is None else timeout
         await self.enqueue(op, reply, wait)
@@ -165,19 +171,18 @@ class Store(Actor):
             return await reply.wait()
         raise OutcomeUnknown("locked", f"no answer from the store within {wait:g}s")
 
-    async def read(
-        self, op: Callable[[sqlite3.Connection], T], timeout: float = READ_TIMEOUT_SECONDS
-    ) -> T:
+    async def read(self, op: Callable[[Database], T], timeout: float = READ_TIMEOUT_SECONDS) -> T:
         """Run ``op`` on the read connection (never behind the writer's queue)."""
         with trio.move_on_after(timeout):
             await self._opened.wait()
-            if self._reader is None:
+            reader = self._reader
+            if reader is None:
                 raise StoreUnavailable("unavailable", self.health.last_error or "not open")
             try:
                 value: T = await trio.to_thread.run_sync(
-                    op, self._reader, limiter=self._read_thread, abandon_on_cancel=True
+                    reader.run, op, limiter=self._read_thread, abandon_on_cancel=True
                 )
-            except sqlite3.Error as err:
+            except Exception as err:
                 fault = classify(err)
                 if fault is None:
                     raise
@@ -202,28 +207,8 @@ class Store(Actor):
             scope.deadline = min(scope.deadline, deadline)
 
     # --- opening -------------------------------------------------------------------------------
-    def _open(self) -> sqlite3.Connection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        try:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute(f"PRAGMA synchronous={self.synchronous}")
-            db.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-            db.execute("PRAGMA foreign_keys=ON")
-            for statement in self.schema:
-                db.execute(statement)
-            for migrate in self.migrations:
-                migrate(db)
-        except BaseException:
-            db.close()
-            raise
-        return db
-
-    def _open_reader(self) -> sqlite3.Connection:
-        reader = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        reader.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-        reader.execute("PRAGMA query_only=ON")
-        return reader
+    def _open(self) -> Writer:
+        return self.backend.open_writer(self.schema, self.migrations)
 
     async def open(self) -> None:
         """Open both connections (the schema applied); raises what opening raised."""
@@ -232,7 +217,7 @@ class Store(Actor):
         try:
             self._db = await trio.to_thread.run_sync(self._open, limiter=self._thread)
             self._reader = await trio.to_thread.run_sync(
-                self._open_reader, limiter=self._read_thread
+                self.backend.open_reader, limiter=self._read_thread
             )
         except Exception as exc:
             fault = classify(exc) or "unavailable"
@@ -320,12 +305,13 @@ class Store(Actor):
         while True:
             started = time.perf_counter()
             try:
+                await self._reconnect_if_broken(deadline)
                 outcomes = await self._attempt(writes, deadline + ANSWER_GRACE_SECONDS)
             except _RolledBack as err:
                 fault = classify(err.cause)
                 if fault is None:
                     raise err.cause from None
-                if fault == "locked" and trio.current_time() + backoff < deadline:
+                if fault in RETRIED and trio.current_time() + backoff < deadline:
                     self.store_stats.retries += 1
                     await trio.sleep(backoff)
                     backoff = min(backoff * 2, 0.25)
@@ -336,6 +322,25 @@ class Store(Actor):
                 return self._failed(writes, OutcomeUnknown(fault, str(err.cause)), err.cause)
             self._committed(writes, time.perf_counter() - started)
             return outcomes
+
+    async def _reconnect_if_broken(self, deadline: float) -> None:
+        """A database server's connection that broke is replaced before the batch begins, so
+        that a reconnect that fails or hangs fails the batch as not stored (nothing began)."""
+        db = self._db
+        if db is None:
+            raise _RolledBack(StoreUnavailable("unavailable", "the store is closed"))
+        with trio.CancelScope(shield=True, deadline=deadline) as scope:
+            self._gate.scopes.add(scope)
+            try:
+                self._db = await trio.to_thread.run_sync(
+                    self.backend.usable, db, limiter=self._thread, abandon_on_cancel=True
+                )
+                return
+            except Exception as exc:
+                raise _RolledBack(exc) from exc
+            finally:
+                self._gate.scopes.discard(scope)
+        raise _RolledBack(NotStored("unreachable", "the database server did not answer in time"))
 
     async def _attempt(self, writes: list[Write], give_up_at: float) -> list[tuple[bool, Any]]:
         """One try on the database thread, shielded from cancellation (a batch in flight is
@@ -349,7 +354,7 @@ class Store(Actor):
             finally:
                 self._gate.scopes.discard(scope)
         cause = TimeoutError("the database did not finish the commit in time")
-        raise _CommitFailed(sqlite3.OperationalError(f"database is locked: {cause}"))
+        raise _CommitFailed(StoreTimeout(f"database is locked: {cause}"))
 
     def _failed(
         self, writes: list[Write], error: StoreError, cause: BaseException
@@ -373,12 +378,12 @@ class Store(Actor):
     def _apply(self, writes: list[Write]) -> list[tuple[bool, Any]]:
         db = self._db
         if db is None:
-            raise _RolledBack(sqlite3.OperationalError("unable to open database: store closed"))
+            raise _RolledBack(StoreUnavailable("unavailable", "the store is closed"))
         outcomes: list[tuple[bool, Any]] = []
         if db.in_transaction and not _rollback(db):  # left open by a failed rollback
-            raise _RolledBack(sqlite3.OperationalError("database is locked: rollback failed"))
+            raise _RolledBack(StoreTimeout("database is locked: rollback failed"))
         try:
-            db.execute("BEGIN IMMEDIATE")
+            db.execute(self.backend.begin)
             for message in writes:
                 outcomes.append(self._apply_one(db, message))
         except BaseException as exc:
@@ -392,7 +397,7 @@ class Store(Actor):
             raise _CommitFailed(exc) from exc
         return outcomes
 
-    def _apply_one(self, db: sqlite3.Connection, message: Write) -> tuple[bool, Any]:
+    def _apply_one(self, db: Writer, message: Write) -> tuple[bool, Any]:
         db.execute("SAVEPOINT op")
         try:
             value = message.op(db)
@@ -408,19 +413,19 @@ class Store(Actor):
 
     async def aclose(self) -> None:
         """Close the database (after the mailbox is drained)."""
-        for name in ("_reader", "_db"):
-            conn = getattr(self, name)
-            if conn is not None:
-                setattr(self, name, None)
-                limiter = self._thread if name == "_db" else self._read_thread
-                await trio.to_thread.run_sync(conn.close, limiter=limiter)
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            await trio.to_thread.run_sync(reader.close, limiter=self._read_thread)
+        db, self._db = self._db, None
+        if db is not None:
+            await trio.to_thread.run_sync(db.close, limiter=self._thread)
 
 
-def _rollback(db: sqlite3.Connection) -> bool:
+def _rollback(db: Writer) -> bool:
     """Roll back what is open; True when nothing of the transaction remains."""
     try:
         if db.in_transaction:
             db.execute("ROLLBACK")
-    except sqlite3.Error:
+    except Exception:
         return not db.in_transaction
     return True
