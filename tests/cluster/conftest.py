@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.cluster.helpers import LoadBalancer, RedisServer
+from tests.support import postgres
 
 
 @pytest.fixture(scope="module")
@@ -36,3 +37,9 @@ def balancer() -> Iterator[Callable[[list[int]], LoadBalancer]]:
     yield make
     for lb in made:
         lb.close()
+
+
+@pytest.fixture
+def database_url() -> str:
+    """A fresh database on the run's private PostgreSQL (the nodes of one test share it)."""
+    return postgres.shared_server().create_database()

@@ -9,6 +9,7 @@ import asyncio
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 import pytest
 import socketio
 
-from tests.support.processes import ServerProcess, free_port, wait_for_port
+from tests.support.processes import ProductServer, ServerProcess, free_port, wait_for_port
 from tests.support.servers import INTEROP_SERVER
 from tests.support.tokens import interop_token
 
@@ -145,3 +146,54 @@ class Client:
 
     async def close(self) -> None:
         await self.sio.disconnect()
+
+
+# --- a cluster of the product: the applications across nodes -----------------------------------
+PRODUCT_CLUSTER = [  # leases and probes short enough for fault tests to finish quickly
+    "--cluster-node-lease-seconds", "1.5",
+    "--cluster-probe-interval-seconds", "0.3",
+    "--cluster-request-timeout-seconds", "3",
+    "--log-level", "warning",
+]  # fmt: skip
+
+
+class ProductCluster:
+    """``switchboard serve`` nodes on one Redis and one PostgreSQL database, the test clock on,
+    and a round-robin HAProxy in front (``url``): what an operator runs, on free ports."""
+
+    def __init__(
+        self,
+        redis: RedisServer,
+        database_url: str,
+        balancer: Callable[[list[int]], LoadBalancer],
+        server_factory: Callable[..., Any],
+        *flags: str,
+        secret: str,
+        nodes: int = 3,
+    ) -> None:
+        self.redis = redis
+        self.database_url = database_url
+        self.secret = secret
+        self.flags = flags
+        self.server_factory = server_factory
+        self.nodes: list[ProductServer] = [self.start_node(i) for i in range(nodes)]
+        self.lb = balancer([node.port for node in self.nodes])
+
+    def start_node(self, index: int, port: int | None = None) -> ProductServer:
+        node = ProductServer(
+            "--redis-url", self.redis.url, "--node-id", f"node-{index}", *PRODUCT_CLUSTER,
+            *self.flags, secret=self.secret, test_clock=True, database_url=self.database_url,
+            port=port,
+        )  # fmt: skip
+        started: ProductServer = self.server_factory(node)
+        return started
+
+    @property
+    def url(self) -> str:
+        return self.lb.url
+
+    def restart(self, index: int) -> ProductServer:
+        """Start node ``index`` again on the same port (after a kill), behind the balancer."""
+        node = self.start_node(index, port=self.nodes[index].port)
+        self.nodes[index] = node
+        return node
