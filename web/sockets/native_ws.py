@@ -377,7 +377,14 @@ class NativeEndpoint:
         """Handle parsed frames; True when the WebSocket is over."""
         for event in events:
             kind = type(event)
-            if kind is websocket.TextMessage or kind is websocket.BinaryMessage:
+            if kind is websocket.TextMessage:
+                if esock.closed:
+                    return True
+                stats = esock.server.stats
+                stats.packets_in += 1
+                stats.bytes_in += len(event.data)
+                await esock.receive_text(event.data)
+            elif kind is websocket.BinaryMessage:
                 if esock.closed:
                     return True
                 stats = esock.server.stats
