@@ -3,7 +3,8 @@
 Why not the ASGI route: per-frame ASGI costs a task hop, a lock and a cancel scope per message per
 client (measured: docs/architecture.md, "The front door"). Here:
 
-* wsproto performs the HTTP upgrade; after it, client frames are read with ``recv_into`` one
+* :mod:`protocol.websocket_handshake` reads the common HTTP upgrade and answers it (wsproto
+  decides any other request, and writes every refusal); after it, client frames are read with ``recv_into`` one
   shared buffer when :mod:`web.sockets.readiness` says the socket is readable (one epoll set
   registered once per socket, not re-armed per message) and parsed by
   :class:`protocol.websocket.FrameParser`;
