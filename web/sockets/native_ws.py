@@ -4,9 +4,9 @@ Why not the ASGI route: per-frame ASGI costs a task hop, a lock and a cancel sco
 client (measured: docs/architecture.md, "The front door"). Here:
 
 * :mod:`protocol.websocket_handshake` reads the common HTTP upgrade and answers it (wsproto
-  decides any other request, and writes every refusal); after it, client frames are read with ``recv_into`` one
-  shared buffer when :mod:`web.sockets.readiness` says the socket is readable (one epoll set
-  registered once per socket, not re-armed per message) and parsed by
+  decides any other request, and writes every refusal); after it, client frames are read with
+  ``recv_into`` one shared buffer when :mod:`web.sockets.readiness` says the socket is readable
+  (one epoll set registered once per socket, not re-armed per message) and parsed by
   :class:`protocol.websocket.FrameParser`;
 * server frames are pre-built bytes (a broadcast's frame is built once, see ``OutFrame.ws``);
 * pushing to a client appends to its pending list and marks it dirty; ONE :class:`Flusher` task
