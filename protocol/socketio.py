@@ -203,6 +203,54 @@ class PacketDecoder:
             return None
         return packet
 
+    def feed_event(self, text: str) -> tuple[str, int | None, list[Any]] | None:
+        """The common packet, an EVENT (``2[/<namespace>,][<ack id>][...]``), in one pass.
+
+        Returns ``(namespace, ack id, [event, *args])``, exactly what :meth:`feed_text` would put
+        in its Packet, or None for anything else: another type, an unusual form (a namespace
+        with a query, JSON not starting with ``[``) or any error. None decides nothing: the
+        caller hands the same text to :meth:`feed_text`, which accepts or refuses it. Nothing is
+        changed either way, so every limit and rule stays where it is, in :meth:`feed_text`.
+        """
+        if text[:1] != "2" or self._pending is not None:
+            return None
+        limits = self._limits
+        namespace = "/"
+        start = 1
+        if text[1:2] == "/":
+            comma = text.find(",", 1)
+            if comma < 0:
+                return None
+            namespace = text[1:comma]
+            if (
+                len(namespace) > limits.max_namespace_length
+                or "?" in namespace
+                or _BAD_NSP_CHAR.search(namespace) is not None
+            ):
+                return None
+            start = comma + 1
+        bracket = text.find("[", start)
+        if bracket < 0:
+            return None
+        ack_id: int | None = None
+        if bracket > start:
+            digits = text[start:bracket]
+            if len(digits) > 16 or not digits.isascii() or not digits.isdigit():
+                return None
+            ack_id = int(digits)
+            if ack_id > limits.max_ack_id:
+                return None
+        try:
+            data = decode_json(text[bracket:], max_depth=limits.max_depth)
+        except ProtocolError:
+            return None
+        if type(data) is not list or not data:
+            return None
+        name = data[0]
+        if type(name) is not str or name in RESERVED_EVENTS:
+            return None
+        return namespace, ack_id, data
+
     def feed_binary(self, data: bytes) -> Packet | None:
         """Take one attachment; returns the completed packet after the last one."""
         pending = self._pending
@@ -335,9 +383,11 @@ def encode_event(
 
 
 def encode_ack(namespace: str, ack_id: int, args: Sequence[Any]) -> tuple[bytes, list[bytes]]:
-    """ACK (or BINARY_ACK) answering ``ack_id``."""
+    """ACK (or BINARY_ACK) answering ``ack_id``; the hot path (every echo-style answer)."""
     if type(args) is not list and type(args) is not tuple:
         args = list(args)
+    if namespace == "/" and not _has_binary(args):
+        return b"3%d" % ack_id + encode_json(args), []
     return _encode_args(b"3", b"6", namespace, ack_id, args)
 
 

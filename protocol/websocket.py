@@ -123,6 +123,14 @@ class FrameParser:
         if self._closed:
             return []
         buf = self._buf
+        if not buf and not self._frag_op:
+            # the common read: exactly one whole, small, final, masked text frame
+            n = len(data)
+            if 6 < n < 132 and data[0] == 0x81 and data[1] == n + 122 and n - 6 <= self._max:
+                try:
+                    return [_message(_OP_TEXT, _unmask(data[6:], data[2:6]))]
+                except WebSocketError:
+                    pass  # invalid UTF-8: the general path below records the error
         view: bytes | bytearray
         if buf:
             buf += data

@@ -36,6 +36,9 @@ class Handshake:
         return self.headers.get("user-agent", "")
 
 
+_ACK = PacketType.ACK  # a module constant: an Enum's class attribute costs a lookup per use
+
+
 class AckTimeout(Exception):
     """The client did not answer a server-to-client emit's ack in time."""
 
@@ -97,9 +100,11 @@ class Session:
     def send_ack(self, ack_id: int, args: list[Any] | tuple[Any, ...]) -> None:
         if self.connected:
             data = list(args)
-            text, attachments = socketio.encode_ack(self.namespace, ack_id, data)
-            sio = (PacketType.ACK, self.namespace, data, ack_id)
-            self.conn.push(OutFrame(b"4" + text, tuple(attachments), sio=sio))
+            namespace = self.namespace
+            text, attachments = socketio.encode_ack(namespace, ack_id, data)
+            sio = (_ACK, namespace, data, ack_id)
+            buffers = tuple(attachments) if attachments else ()
+            self.conn.push(OutFrame(b"4" + text, buffers, sio=sio))
 
     async def call(self, event: str, *args: Any, timeout: float = 5.0) -> list[Any]:
         """Emit with an ack and wait for the client's answer (its ack arguments)."""

@@ -195,6 +195,15 @@ class EngineSocket:
         else:  # OPEN, or UPGRADE outside an upgrade
             raise ProtocolError(f"unexpected {ptype.name} packet")
 
+    async def receive_text(self, message: str) -> None:
+        """One text WebSocket message. A MESSAGE (``4`` + data, the same in v3 and v4) goes to
+        the handler as is, without a packet object: it is nearly every message."""
+        if message[:1] == "4":
+            assert self.handler is not None
+            await self.handler.on_message(message[1:])
+        else:
+            await self.receive(self.decode(message))
+
     async def receive_payload(self, body: bytes) -> None:
         """A polling POST body."""
         decode = engineio_v3.decode_payload if self.protocol == 3 else engineio.decode_payload

@@ -3,9 +3,10 @@
 Why not the ASGI route: per-frame ASGI costs a task hop, a lock and a cancel scope per message per
 client (measured: docs/architecture.md, "The front door"). Here:
 
-* wsproto performs the HTTP upgrade; after it, client frames are read with ``recv_into`` one
-  shared buffer when :mod:`web.sockets.readiness` says the socket is readable (one epoll set
-  registered once per socket, not re-armed per message) and parsed by
+* :mod:`protocol.websocket_handshake` reads the common HTTP upgrade and answers it (wsproto
+  decides any other request, and writes every refusal); after it, client frames are read with
+  ``recv_into`` one shared buffer when :mod:`web.sockets.readiness` says the socket is readable
+  (one epoll set registered once per socket, not re-armed per message) and parsed by
   :class:`protocol.websocket.FrameParser`;
 * server frames are pre-built bytes (a broadcast's frame is built once, see ``OutFrame.ws``);
 * pushing to a client appends to its pending list and marks it dirty; ONE :class:`Flusher` task
@@ -21,6 +22,7 @@ import logging
 import socket as stdlib_socket
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import parse_qsl
 
 import trio
 from trio.lowlevel import Abort, current_task, reschedule, wait_task_rescheduled
@@ -30,7 +32,7 @@ from wsproto.utilities import RemoteProtocolError
 
 from actors.sockets.outbox import OutFrame
 from actors.sockets.session import Handshake
-from protocol import engineio, websocket
+from protocol import engineio, websocket, websocket_handshake
 from protocol.errors import ProtocolError
 from web.sockets.engineio_server import EngineServer, EngineSocket
 from web.sockets.log_context import connection_id
@@ -260,35 +262,37 @@ class NativeEndpoint:
         self, sock: stdlib_socket.socket, head: bytes, rest: bytes, remote_addr: str
     ) -> None:
         """Run one connection whose request head (an Engine.IO WebSocket upgrade) was read."""
-        conn = WSConnection(ConnectionType.SERVER)
-        request: Request | None = None
-        try:
-            conn.receive_data(head)
-            for event in conn.events():
-                if isinstance(event, Request):
-                    request = event
-        except RemoteProtocolError:
-            request = None
-        if request is None:
-            await _send_all(sock, _http_response(400, "Bad Request", b"Bad Request", "text/plain"))
-            return
-        headers = {
-            k.decode("latin-1").lower(): v.decode("latin-1") for k, v in request.extra_headers
-        }
-        headers["host"] = request.host
+        # the common request is read by websocket_handshake; wsproto decides anything else
+        upgrade = websocket_handshake.parse_upgrade(head)
+        conn: WSConnection | None = None
+        if upgrade is None:
+            conn, request = _wsproto_for(head)
+            if request is None:
+                body = b"Bad Request"
+                await _send_all(sock, _http_response(400, "Bad Request", body, "text/plain"))
+                return
+            target_path, host, raw_headers = request.target, request.host, request.extra_headers
+        else:
+            target_path, host, raw_headers = upgrade.target, upgrade.host, upgrade.headers
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in raw_headers}
+        headers["host"] = host
         remote_addr = self.client_address(remote_addr, headers.get("x-forwarded-for"))
-        query = _query(request.target)
-        if not self.origin_allowed(headers.get("origin"), request.host):
+        query = _query(target_path)
+        if not self.origin_allowed(headers.get("origin"), host):
             self.engine.refuse("forbidden")
             err = engineio.RequestError(engineio.ErrorCode.FORBIDDEN)
-            await _send_all(sock, _reject(conn, err))
+            await _send_all(sock, _reject(conn or _wsproto_for(head)[0], err))
             return
         target, error = self.engine.websocket_target(query, remote_addr)
         if error is not None or target is None:
             err = error or engineio.RequestError(engineio.ErrorCode.BAD_REQUEST)
-            await _send_all(sock, _reject(conn, err))
+            await _send_all(sock, _reject(conn or _wsproto_for(head)[0], err))
             return
-        await _send_all(sock, conn.send(AcceptConnection()))
+        if upgrade is not None:
+            await _send_all(sock, websocket_handshake.accept_response(upgrade.key))
+        else:
+            assert conn is not None
+            await _send_all(sock, conn.send(AcceptConnection()))
         readiness = TrioReadiness(sock) if self.poller is None else self.poller.register(sock)
         legacy = target.protocol == 3 or (
             target.sid is not None and self.engine.protocol_of(target.sid) == 3
@@ -377,7 +381,14 @@ class NativeEndpoint:
         """Handle parsed frames; True when the WebSocket is over."""
         for event in events:
             kind = type(event)
-            if kind is websocket.TextMessage or kind is websocket.BinaryMessage:
+            if kind is websocket.TextMessage:
+                if esock.closed:
+                    return True
+                stats = esock.server.stats
+                stats.packets_in += 1
+                stats.bytes_in += len(event.data)
+                await esock.receive_text(event.data)
+            elif kind is websocket.BinaryMessage:
                 if esock.closed:
                     return True
                 stats = esock.server.stats
@@ -430,10 +441,24 @@ class NativeEndpoint:
             data = _RECV_VIEW[:received].tobytes()
 
 
-def _query(target: str) -> dict[str, str]:
-    from urllib.parse import parse_qsl, urlsplit
+def _wsproto_for(head: bytes) -> tuple[WSConnection, Request | None]:
+    """wsproto's state machine fed with the request head, and its request (None: refused)."""
+    conn = WSConnection(ConnectionType.SERVER)
+    request: Request | None = None
+    try:
+        conn.receive_data(head)
+        for event in conn.events():
+            if isinstance(event, Request):
+                request = event
+    except RemoteProtocolError:
+        request = None
+    return conn, request
 
-    return dict(parse_qsl(urlsplit(target).query, keep_blank_values=True))
+
+def _query(target: str) -> dict[str, str]:
+    """The query of a request target, as ``urlsplit(target).query`` reads it."""
+    query = target.split("#", 1)[0].partition("?")[2]
+    return dict(parse_qsl(query, keep_blank_values=True)) if query else {}
 
 
 def _reject(conn: WSConnection, err: engineio.RequestError) -> bytes:

@@ -188,6 +188,14 @@ class SocketIOConnection:
             await self.dispatch(msgpack_parser.decode(data, self.server.limits))
             return
         if isinstance(data, str):
+            event = self.decoder.feed_event(data)  # the common EVENT, without a Packet
+            if event is not None:
+                session = self.sessions.get(event[0])
+                if session is not None:
+                    self.parser_known = True
+                    self.server.stats.packets_in[2] += 1  # PacketType.EVENT
+                    await self._event(session, event[2], event[1])
+                    return
             packet = self.decoder.feed_text(data)
         elif not self.parser_known and self.server.parser != "json":
             self._use_msgpack()  # its first Socket.IO packet tells the client's parser
@@ -217,7 +225,7 @@ class SocketIOConnection:
         if session is None or ptype is PacketType.CONNECT_ERROR:
             raise ProtocolError(f"{ptype.name} for namespace {packet.namespace} not connected")
         if ptype is PacketType.EVENT or ptype is PacketType.BINARY_EVENT:
-            await self._event(session, packet)
+            await self._event(session, packet.data, packet.id)
         elif ptype is PacketType.ACK or ptype is PacketType.BINARY_ACK:
             if packet.id is not None:
                 session.resolve_ack(packet.id, packet.data)
@@ -339,19 +347,20 @@ class SocketIOConnection:
             body["data"] = data
         self._send(socketio.Packet(PacketType.CONNECT_ERROR, namespace, body))
 
-    async def _event(self, session: Session, packet: socketio.Packet) -> None:
-        ns = self.server.namespaces[session.namespace]
-        stats = self.server.stats
+    async def _event(self, session: Session, args: list[Any], ack_id: int | None) -> None:
+        """One event, ``args`` = [event name, *arguments], for the namespace's handler."""
+        server = self.server
+        ns = server.namespaces[session.namespace]
+        stats = server.stats
         stats.events_in += 1
-        args: list[Any] = packet.data
         event = args[0]
-        if self.server.watcher is not None:
-            self.server.watcher.received(session, args)
+        if server.watcher is not None:
+            server.watcher.received(session, args)
         spec = ns.events.get(event)
         if spec is None:  # no listener: ignored, as in Node
             stats.unknown_events += 1
             return
-        ack = Ack(session, packet.id) if packet.id is not None else None
+        ack = Ack(session, ack_id) if ack_id is not None else None
         payload: Any
         if spec.schema is None:
             payload = args[1:]
