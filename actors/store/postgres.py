@@ -85,10 +85,7 @@ class PostgresBackend:
         try:
             db.execute("SELECT pg_advisory_lock(?)", (SCHEMA_LOCK,))
             try:
-                for statement in schema:
-                    db.execute(postgres_schema(statement))
-                for migrate in migrations:
-                    migrate(db)
+                _apply_schema(db, schema, migrations)
             finally:
                 db.execute("SELECT pg_advisory_unlock(?)", (SCHEMA_LOCK,))
         except BaseException:
@@ -126,10 +123,7 @@ class PostgresBackend:
         try:
             db.execute("BEGIN")
             try:
-                for statement in schema:
-                    db.execute(postgres_schema(statement))
-                for migrate in migrations:
-                    migrate(db)
+                _apply_schema(db, schema, migrations)
             finally:
                 db.execute("ROLLBACK")
         except Exception as err:
@@ -146,3 +140,12 @@ class PostgresBackend:
             return db
         db.close()
         return self._connect()
+
+
+def _apply_schema(
+    db: Database, schema: Sequence[str], migrations: Sequence[Callable[[Database], Any]]
+) -> None:
+    for statement in schema:
+        db.execute(postgres_schema(statement))
+    for migrate in migrations:
+        migrate(db)
