@@ -108,10 +108,12 @@ class ChatApp:
             typing_expiry_seconds=s.chat_typing_expiry_seconds,
             idle_seconds=s.room_idle_seconds,
             mailbox_size=s.room_mailbox_size,
+            gap_wait_seconds=s.chat_gap_wait_seconds,
         )
         self.chats: Registry[str, ChatRoomActor]  # one actor per chat, from start()
         self.store.add_schema(*db.SCHEMA)
         self.store.add_migration(db.add_client_ids)
+        self.store.add_migration(db.add_chat_sequences)
         lifecycle.install(self)
         events.register(self)
         runtime.add_blueprint(rest.blueprint(self))
