@@ -28,7 +28,6 @@ from dataclasses import dataclass
 import trio
 
 from actors.chat import db
-from actors.chat.roster import LocalRoster, Roster
 from actors.chat.model import (
     NOT_FOUND,
     ChatRecord,
@@ -40,6 +39,7 @@ from actors.chat.model import (
     iso,
     room_name,
 )
+from actors.chat.roster import LocalRoster, Roster
 from actors.chat.wire import (
     ChatMessage,
     JoinedRoom,
@@ -415,8 +415,12 @@ class ChatRoomActor(Actor):
                 break
         if self.pending and min(self.pending) != self.last_seq + 1:
             # the database has no such number (it never burns one): skip it, loudly
-            log.error("chat %s: messages %d..%d are missing", self.chat_id, self.last_seq + 1,
-                      min(self.pending) - 1)
+            log.error(
+                "chat %s: messages %d..%d are missing",
+                self.chat_id,
+                self.last_seq + 1,
+                min(self.pending) - 1,
+            )
             self.last_seq = min(self.pending) - 1
             await self._drain()
         if self.pending:
