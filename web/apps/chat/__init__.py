@@ -69,6 +69,7 @@ from actors.chat.model import iso
 from actors.chat.monitor import MonitorActor
 from actors.chat.presence import PresenceActor, SharedPresenceActor
 from actors.chat.recovery import RecoveryActor
+from actors.chat.recovery_shared import SharedRecoveryActor
 from actors.chat.redis_limits import SharedGateActor
 from actors.chat.redis_state import Reaped
 from actors.chat.room import (
@@ -103,7 +104,7 @@ class ChatApp:
         self.presence: Actor = PresenceActor()
         self.cluster: ChatCluster | None = None  # on a cluster: the shared state, from start()
         self.roster: Roster | None = None  # None: each room keeps its own
-        self.recovery = RecoveryActor(
+        self.recovery: Actor = RecoveryActor(
             self.clock,
             ttl_seconds=s.chat_recovery_token_ttl_seconds,
             queue_max_messages=s.chat_recovery_queue_max_messages,
@@ -152,6 +153,15 @@ class ChatApp:
             self.presence = SharedPresenceActor(state)
             self.gate = SharedGateActor(
                 self.clock, self.gate_config, self.cluster.client, node.config.prefix, node.tag
+            )
+            self.recovery = SharedRecoveryActor(
+                self.clock,
+                self.store,
+                self.cluster.client,
+                node.config.prefix,
+                node.tag,
+                ttl_seconds=self.settings.chat_recovery_token_ttl_seconds,
+                queue_max_messages=self.settings.chat_recovery_queue_max_messages,
             )
         for actor in (self.presence, self.recovery, self.gate, self.monitor):
             nursery.start_soon(supervise, actor)
