@@ -415,6 +415,16 @@ def test_recovery_token_used_on_another_node(cluster: ProductCluster) -> None:
     run(scenario)
 
 
+async def reconnect(address: Address, user: str, attempts: int = 10) -> Client:
+    """Connect through the balancer, which may still hand a first try to the dead node."""
+    for _ in range(attempts - 1):
+        try:
+            return await Client(address, user).connect()
+        except Exception:
+            await asyncio.sleep(0.2)
+    return await Client(address, user).connect()
+
+
 def test_a_node_killed_under_chat_load(
     redis: RedisServer,
     balancer: Callable[[list[int]], LoadBalancer],
@@ -438,6 +448,7 @@ def test_a_node_killed_under_chat_load(
         try:
             for member in senders + watchers:
                 await member.ok("join:chat", {"chatId": chat})
+            doomed = (await senders[1].ok("connection:create-session"))["recoveryToken"]
             stop = asyncio.Event()
 
             async def keep_sending(sender: Client, index: int) -> None:
@@ -487,6 +498,13 @@ def test_a_node_killed_under_chat_load(
                 while len(got) < len(stored_ids):
                     got.append((await watcher.next("message:new", timeout=10))["id"])
                 assert got == stored_ids
+            # the dead node's user comes back through the balancer and recovers its chat
+            back = await reconnect(Address(own.url), "k1")
+            recovered = await back.ok("connection:recover", {"recoveryToken": doomed})
+            assert recovered["session"]["rooms"] == [chat]
+            queued = await back.next("connection:queued-messages")
+            assert [m["id"] for m in queued["messages"]] == stored_ids  # all since the token
+            await back.close()
         finally:
             await close_all(*senders, *watchers)
 
