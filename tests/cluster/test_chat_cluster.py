@@ -95,6 +95,9 @@ def test_rooms_messages_receipts_across_nodes(cluster: ProductCluster) -> None:
             assert [(r["chatId"], r["name"], r["participantCount"]) for r in rooms] == [
                 (chat, "Alpha", 2)
             ]
+            # monitoring is per node, and says which
+            health = (await bob.ok("monitoring:health"))["health"]
+            assert health["figures"]["nodeId"] == "node-1"
 
             sent = await alice.ok("message:send", {"chatId": chat, "content": "Hello, world!"})
             message = sent["sentMessage"]

@@ -526,6 +526,7 @@ def runtime_figures(app: ChatApp) -> RuntimeFigures:
         storage_status=app.store.health.state,
         storage_fault=app.store.health.fault,
         storage_last_error=app.store.health.last_error,
+        node_id=app.runtime.cluster.config.node_id if app.runtime.cluster is not None else "",
     )
 
 
