@@ -1,14 +1,22 @@
 """The chat tables and every statement on them, as plain functions of a Store connection
 (:class:`~actors.store.sql.Database`: SQLite or PostgreSQL) that the Store actor runs (writes
-inside its group-committed transaction)."""
+inside its group-committed transaction).
+
+Each chat numbers its messages 1, 2, 3... (``chat_seq``): the number is taken from the chat's row
+(``chat_chats.last_seq``) inside the insert's transaction, so the row is locked until the commit.
+Per chat, sequence order is commit order and there are no gaps, whichever node inserted: every
+node delivers a chat's messages by that number, and fills a gap from here."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from actors.chat.model import ChatRecord, ReceiptKind, StoredMessage
 from actors.store.sql import Database, column_names
+
+T = TypeVar("T")
 
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS chat_chats (
@@ -47,7 +55,7 @@ SCHEMA = (
     )""",
 )
 
-_MESSAGE_COLUMNS = "seq, id, chat_id, user_id, username, content, type, created_at"
+_MESSAGE_COLUMNS = "chat_seq, id, chat_id, user_id, username, content, type, created_at"
 
 
 def add_client_ids(db: Database) -> None:
@@ -59,6 +67,37 @@ def add_client_ids(db: Database) -> None:
         "CREATE UNIQUE INDEX IF NOT EXISTS chat_messages_client "
         "ON chat_messages(chat_id, user_id, client_id) WHERE client_id IS NOT NULL"
     )
+
+
+def add_chat_sequences(db: Database) -> None:
+    """Migration: the per-chat sequence (``chat_chats.last_seq``, ``chat_messages.chat_seq``).
+    Messages stored before it are numbered in their insertion order."""
+    if "last_seq" not in column_names(db, "chat_chats"):
+        db.execute("ALTER TABLE chat_chats ADD COLUMN last_seq INTEGER NOT NULL DEFAULT 0")
+    if "chat_seq" not in column_names(db, "chat_messages"):
+        db.execute("ALTER TABLE chat_messages ADD COLUMN chat_seq INTEGER")
+        db.execute(
+            "UPDATE chat_messages SET chat_seq = (SELECT COUNT(*) FROM chat_messages m "
+            "WHERE m.chat_id = chat_messages.chat_id AND m.seq <= chat_messages.seq)"
+        )
+        db.execute(
+            "UPDATE chat_chats SET last_seq = (SELECT COALESCE(MAX(m.chat_seq), 0) "
+            "FROM chat_messages m WHERE m.chat_id = chat_chats.id)"
+        )
+    db.execute(
+        "CREATE UNIQUE INDEX IF NOT EXISTS chat_messages_chat_seq "
+        "ON chat_messages(chat_id, chat_seq)"
+    )
+
+
+def lock_chat(chat_id: str) -> Callable[[Database], None]:
+    """Lock a chat's row (a no-op update): the Store takes the locks of a batch first, in one
+    order, so two nodes' batches that touch the same chats never deadlock."""
+
+    def op(db: Database) -> None:
+        db.execute("UPDATE chat_chats SET last_seq = last_seq WHERE id = ?", (chat_id,))
+
+    return op
 
 
 def _message(row: tuple[int, str, str, str, str, str, str, float]) -> StoredMessage:
@@ -153,14 +192,98 @@ def insert_message(
             ).fetchone()
             if row is not None:
                 return Inserted(_message(row), True)
-        (seq,) = db.execute(
-            "INSERT INTO chat_messages (id, chat_id, user_id, username, content, type, "
-            "created_at, client_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq",
-            (message_id, chat_id, user_id, username, content, type_, now, client_id),
+        # the chat's row stays locked until the commit: per chat, seq order is commit order
+        numbered = db.execute(
+            "UPDATE chat_chats SET last_seq = last_seq + 1, "
+            "last_activity = CASE WHEN last_activity > ? THEN last_activity ELSE ? END "
+            "WHERE id = ? RETURNING last_seq",
+            (now, now, chat_id),
         ).fetchone()
-        db.execute("UPDATE chat_chats SET last_activity = ? WHERE id = ?", (now, chat_id))
+        if numbered is None:
+            raise LookupError(f"no chat {chat_id!r}")
+        (seq,) = numbered
+        db.execute(
+            "INSERT INTO chat_messages (id, chat_id, user_id, username, content, type, "
+            "created_at, client_id, chat_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (message_id, chat_id, user_id, username, content, type_, now, client_id, seq),
+        )
         stored = StoredMessage(seq, message_id, chat_id, user_id, username, content, type_, now)
         return Inserted(stored, False)
+
+    return locking(op, chat_id)
+
+
+def locking(op: Callable[[Database], T], chat_id: str) -> Callable[[Database], T]:
+    """``op``, marked with the chat row it locks (see :func:`lock_chat`)."""
+    op.lock_key = ("chat_chats", chat_id)  # type: ignore[attr-defined]
+    op.lock = lock_chat(chat_id)  # type: ignore[attr-defined]
+    return op
+
+
+def last_seq(chat_id: str) -> Callable[[Database], int]:
+    """The number of the chat's latest committed message (0: none yet)."""
+
+    def op(db: Database) -> int:
+        row = db.execute("SELECT last_seq FROM chat_chats WHERE id = ?", (chat_id,)).fetchone()
+        return int(row[0]) if row is not None else 0
+
+    return op
+
+
+def messages_after(
+    chat_id: str, after: int, upto: int | None = None, limit: int = 1000
+) -> Callable[[Database], list[StoredMessage]]:
+    """The chat's messages numbered after ``after`` (up to ``upto``), oldest first."""
+
+    def op(db: Database) -> list[StoredMessage]:
+        sql = f"SELECT {_MESSAGE_COLUMNS} FROM chat_messages WHERE chat_id = ? AND chat_seq > ?"
+        args: list[str | int] = [chat_id, after]
+        if upto is not None:
+            sql += " AND chat_seq <= ?"
+            args.append(upto)
+        sql += " ORDER BY chat_seq LIMIT ?"
+        args.append(limit)
+        return [_message(r) for r in db.execute(sql, args).fetchall()]
+
+    return op
+
+
+def missed(
+    ranges: dict[str, tuple[int, int]], limit: int
+) -> Callable[[Database], list[StoredMessage]]:
+    """The messages of each chat in its ``(after, upto]`` range, in commit order across the
+    chats; the latest ``limit`` of them when there are more."""
+
+    def op(db: Database) -> list[StoredMessage]:
+        found: list[tuple[int, StoredMessage]] = []
+        for chat_id in sorted(ranges):
+            after, upto = ranges[chat_id]
+            if upto <= after:
+                continue
+            rows = db.execute(
+                f"SELECT seq, {_MESSAGE_COLUMNS} FROM chat_messages WHERE chat_id = ? "
+                "AND chat_seq > ? AND chat_seq <= ? ORDER BY chat_seq DESC LIMIT ?",
+                (chat_id, after, upto, limit),
+            ).fetchall()
+            found += [(row[0], _message(row[1:])) for row in rows]
+        found.sort(key=lambda pair: pair[0])
+        return [message for _, message in found[-limit:]] if limit > 0 else []
+
+    return op
+
+
+def count_after(marks: dict[str, int]) -> Callable[[Database], int]:
+    """How many messages were committed in each chat after its mark."""
+
+    def op(db: Database) -> int:
+        total = 0
+        for chat_id, after in marks.items():
+            (n,) = db.execute(
+                "SELECT COUNT(*) FROM chat_messages WHERE chat_id = ? AND chat_seq > ?",
+                (chat_id, after),
+            ).fetchone()
+            total += int(n)
+        return total
 
     return op
 
@@ -174,7 +297,8 @@ def history(
         bound = None
         if before is not None:
             row = db.execute(
-                "SELECT seq FROM chat_messages WHERE id = ? AND chat_id = ?", (before, chat_id)
+                "SELECT chat_seq FROM chat_messages WHERE id = ? AND chat_id = ?",
+                (before, chat_id),
             ).fetchone()
             if row is None:
                 return None
@@ -182,9 +306,9 @@ def history(
         sql = f"SELECT {_MESSAGE_COLUMNS} FROM chat_messages WHERE chat_id = ?"
         args: list[str | int] = [chat_id]
         if bound is not None:
-            sql += " AND seq < ?"
+            sql += " AND chat_seq < ?"
             args.append(bound)
-        sql += " ORDER BY seq DESC LIMIT ?"
+        sql += " ORDER BY chat_seq DESC LIMIT ?"
         args.append(limit + 1)
         rows = db.execute(sql, args).fetchall()
         return [_message(r) for r in rows[:limit]], len(rows) > limit

@@ -40,6 +40,10 @@ class Emitter(Protocol):
         volatile: bool = False,
     ) -> None: ...
 
+    async def emit_here(
+        self, event: str, *args: object, to: str | Iterable[str] | None = None
+    ) -> None: ...
+
     @property
     def rooms(self) -> Rooms: ...
 

@@ -86,6 +86,7 @@ class RuntimeFigures:
     storage_status: str = "ok"  # the Store's health: ok, degraded or failed
     storage_fault: str | None = None
     storage_last_error: str | None = None
+    node_id: str = ""  # on a cluster: this node's name
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,6 +201,7 @@ class MonitorActor(Actor):
                 active_connections=len(self.active),
                 storage_status=figures.storage_status,
                 storage_fault=figures.storage_fault,
+                node_id=figures.node_id,
             ),
         )
 

@@ -6,6 +6,9 @@ it was the last, and the caller broadcasts ``user:online`` / ``user:offline`` on
 A user's status (``online``/``away``/``busy``) belongs to the user, not the socket, and starts as
 ``online`` each time the user comes online. Users seen since the server started are remembered
 with their last-seen time (``offline`` when no socket is left).
+
+On a cluster, :class:`SharedPresenceActor` answers the same messages from Redis: the edges and
+the lists are the cluster's.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from actors.chat.model import Status, User, iso
+from actors.chat.redis_state import RedisChatState
 from actors.chat.wire import Presence, PresenceCounts, PresenceDetail, PresenceStatus
 from actors.runtime import Actor, Reply, handles
 
@@ -194,3 +198,53 @@ class PresenceActor(Actor):
                 offline_users=counts["offline"],
             )
         )
+
+
+class SharedPresenceActor(Actor):
+    """Presence of a cluster node: the same messages as :class:`PresenceActor`, answered from
+    the cluster's presence in Redis (:class:`~actors.chat.redis_state.RedisChatState`), so the
+    edges (first socket anywhere, last socket anywhere) and the lists are cluster-wide."""
+
+    kind = "presence"
+    mailbox_size = 1024
+
+    def __init__(self, state: RedisChatState) -> None:
+        super().__init__()
+        self.state = state
+
+    @handles(Connected)
+    async def _connected(self, message: Connected) -> None:
+        s = message.socket
+        user = User(message.user_id, message.username)
+        message.reply.send(
+            await self.state.connected(user, s.sid, s.connected_at, s.ip, s.user_agent)
+        )
+
+    @handles(Disconnected)
+    async def _disconnected(self, message: Disconnected) -> None:
+        message.reply.send(await self.state.disconnected(message.user_id, message.sid, message.at))
+
+    @handles(Touch)
+    async def _touch(self, message: Touch) -> None:
+        await self.state.touch(message.user_id, message.at)
+
+    @handles(SetStatus)
+    async def _set_status(self, message: SetStatus) -> None:
+        previous = await self.state.set_status(message.user_id, message.status, message.at)
+        message.reply.send(previous)  # type: ignore[arg-type]
+
+    @handles(OnlineUsers)
+    async def _online_users(self, message: OnlineUsers) -> None:
+        message.reply.send(await self.state.online_users())
+
+    @handles(UserStatus)
+    async def _user_status(self, message: UserStatus) -> None:
+        message.reply.send(await self.state.user_status(message.user_id, message.viewer))
+
+    @handles(StatusesOf)
+    async def _statuses_of(self, message: StatusesOf) -> None:
+        message.reply.send(await self.state.statuses_of(message.user_ids))
+
+    @handles(PresenceStats)
+    async def _stats(self, message: PresenceStats) -> None:
+        message.reply.send(await self.state.counts())

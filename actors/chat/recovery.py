@@ -47,12 +47,14 @@ class CreateSession:
     sid: str
     rooms: tuple[str, ...]
     reply: Reply[str]
+    marks: dict[str, int] = field(default_factory=dict)  # chat id -> last seq delivered
 
 
 @dataclass(frozen=True, slots=True)
 class Detach:
     sid: str
     rooms: tuple[str, ...]
+    marks: dict[str, int] = field(default_factory=dict)  # chat id -> last seq delivered
 
 
 @dataclass(frozen=True, slots=True)

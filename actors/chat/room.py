@@ -1,17 +1,25 @@
-"""One actor per chat: access, who is in the room, typing, messages and receipts.
+"""One actor per chat (per node): access, who is in the room, typing, messages and receipts.
 
-The room is the single writer of its chat's live state and the only one that broadcasts its
-events, so the order clients see is the order the room decided. A message is persisted through the
-Store (group commit) and only then broadcast as ``message:new`` and answered: what anybody has
-seen or been acknowledged is committed. Broadcasts go through the namespace's rooms (encoded once,
-offered to every member's outbox without waiting for any of them).
+A message is persisted through the Store (group commit) and only then delivered as
+``message:new`` and answered: what anybody has seen or been acknowledged is committed. The
+commit numbers it within its chat (``seq``, see :mod:`actors.chat.db`); the room delivers its
+chat's messages to the members on this node strictly in that order, each once (a
+:class:`Sequenced` message: from its own commits, and on a cluster from the other nodes' through
+:mod:`actors.chat.fanout`). A number that is missing (a publish lost between another node's
+commit and its publish, a Redis reconnect) is waited for ``gap_wait_seconds`` and then read from
+the database: a lost broadcast becomes a delay, never a loss. Events other than messages
+(receipts, typing, ``room:*``, ``user:joined``/``user:left``) are broadcast through the
+namespace, which reaches every node.
 
-Typing state expires on its own (``typing_expiry_seconds`` on the service clock, so tests advance
-it) and is cleared when the user sends or leaves.
+Who is in the room and who is typing is the :class:`~actors.chat.roster.Roster`'s: this actor's
+own on a single node, Redis on a cluster (so the edges and the lists are cluster-wide). Typing
+expires on its own (``typing_expiry_seconds`` on the service clock, so tests advance it) and is
+cleared when the user sends or leaves.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import uuid
 from collections.abc import Awaitable, Callable
@@ -31,6 +39,7 @@ from actors.chat.model import (
     iso,
     room_name,
 )
+from actors.chat.roster import LocalRoster, Roster
 from actors.chat.wire import (
     ChatMessage,
     JoinedRoom,
@@ -53,6 +62,8 @@ from actors.sockets.rooms import RoomLimitReached
 from actors.sockets.session import Session
 from actors.store import ANSWER_GRACE_SECONDS, Store
 from actors.store.faults import OutcomeUnknown, StoreError
+
+log = logging.getLogger("switchboard.chat")
 
 
 # --- messages -------------------------------------------------------------------------------------
@@ -123,7 +134,39 @@ class CountTyping:
 @dataclass(frozen=True, slots=True)
 class ExpireTyping:
     user_id: str
-    token: int
+    token: str
+
+
+@dataclass(frozen=True, slots=True)
+class Sequenced:
+    """A committed message of this chat, by its number: from this room's own commits or from
+    another node's (delivered here in ``seq`` order, once)."""
+
+    seq: int
+    message: ChatMessage
+
+
+@dataclass(frozen=True, slots=True)
+class FillGap:
+    """Read what is missing from the database (after the wait, a reconnect, or the periodic
+    check that the latest message was heard of)."""
+
+    check_latest: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveredSeq:
+    """The number of the last message delivered to this node's members."""
+
+    reply: Reply[int]
+
+
+@dataclass(frozen=True, slots=True)
+class RosterSwept:
+    """A dead node's sockets were taken out of the roster: these users left the room."""
+
+    users: tuple[tuple[str, str], ...]  # (user id, username)
+    stopped_typing: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +182,7 @@ class Persisted:
 @dataclass(frozen=True, slots=True)
 class JoinResult:
     room_info: JoinedRoom
-    last_seq: int  # every message up to this one was broadcast before the join
+    last_seq: int  # every message up to this one was delivered before the join
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,18 +201,15 @@ class Member:
     joined_at: float
 
 
-@dataclass(slots=True)
-class Typist:
-    username: str
-    started_at: float
-    token: int
-
-
 @dataclass
 class RoomConfig:
     typing_expiry_seconds: float = 5.0
     idle_seconds: float = 30.0
     mailbox_size: int = 256
+    gap_wait_seconds: float = 0.2
+
+
+Publish = Callable[[str, int, ChatMessage], None]  # (chat id, seq, message): to the other nodes
 
 
 class ChatRoomActor(Actor):
@@ -184,6 +224,9 @@ class ChatRoomActor(Actor):
         clock: Clock,
         on_commit: Callable[[Committed], Awaitable[None]],
         config: RoomConfig | None = None,
+        roster: Roster | None = None,
+        publish: Publish | None = None,
+        node: str = "",
     ) -> None:
         self.config = config or RoomConfig()
         super().__init__(mailbox_size=self.config.mailbox_size)
@@ -193,13 +236,19 @@ class ChatRoomActor(Actor):
         self.emitter = emitter
         self.clock = clock
         self.on_commit = on_commit
+        self.roster: Roster = roster if roster is not None else LocalRoster()
+        self.publish = publish
+        self.node = node
         self.room = room_name(chat_id)
         self.chat: ChatRecord | None = None
         self.loaded = False
-        self.last_seq = 0
+        self.last_seq = 0  # the last message delivered to the members here
+        self.pending: dict[int, ChatMessage] = {}  # numbered past a gap: wait for the gap
+        self.gap_armed = False
+        self.gaps_filled = 0  # messages read from the database to fill a gap
         self.last_activity = 0.0
-        self.members: dict[str, Member] = {}
-        self.typing: dict[str, Typist] = {}
+        self.members: dict[str, Member] = {}  # this node's sockets in the room
+        self.armed: dict[str, str] = {}  # user id -> the typing token this node's timer expires
         self._token = 0
         self._nursery: trio.Nursery | None = None
         self._writes: trio.MemorySendChannel[tuple[SendMessage, str, Reply[db.Inserted]]] | None
@@ -213,6 +262,7 @@ class ChatRoomActor(Actor):
     async def run(self) -> None:
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
+            self.gap_armed = False
             # unbounded: each client has at most one message:send waiting for its answer
             send, receive = trio.open_memory_channel[tuple[SendMessage, str, Reply[db.Inserted]]](
                 math.inf
@@ -220,15 +270,17 @@ class ChatRoomActor(Actor):
             self._writes = send
             self.in_flight = 0
             nursery.start_soon(self._committer, receive)
-            for user_id, typist in self.typing.items():  # after a restart: re-arm the timers
-                self._arm(user_id, typist.token, self.config.typing_expiry_seconds)
+            for user_id, token in self.armed.items():  # after a restart: re-arm the timers
+                self._arm(user_id, token, self.config.typing_expiry_seconds)
+            if self.pending:
+                self._arm_gap()
             try:
                 await super().run()
             finally:
                 nursery.cancel_scope.cancel()
 
     async def idle(self) -> bool:
-        return not self.members and not self.typing and not self.in_flight
+        return not self.members and not self.armed and not self.in_flight
 
     async def _committer(
         self, receive: trio.MemoryReceiveChannel[tuple[SendMessage, str, Reply[db.Inserted]]]
@@ -259,12 +311,7 @@ class ChatRoomActor(Actor):
                 self.idle_seconds = min(self.idle_seconds, 1.0)  # type: ignore[misc]
             else:
                 self.last_activity = self.chat.last_activity
-                self.last_seq = await self.store.read(
-                    lambda c: c.execute(
-                        "SELECT COALESCE(MAX(seq), 0) FROM chat_messages WHERE chat_id = ?",
-                        (chat_id,),
-                    ).fetchone()[0]
-                )
+                self.last_seq = await self.store.read(db.last_seq(chat_id))
             self.loaded = True
         return self.chat
 
@@ -275,25 +322,15 @@ class ChatRoomActor(Actor):
         return chat
 
     # --- figures ---------------------------------------------------------------------------------
-    def online_users(self) -> dict[str, Member]:
-        """Distinct users with a socket in the room (earliest join per user)."""
-        users: dict[str, Member] = {}
-        for member in self.members.values():
-            seen = users.get(member.user.user_id)
-            if seen is None or member.joined_at < seen.joined_at:
-                users[member.user.user_id] = member
-        return users
-
-    def joined_info(self, chat: ChatRecord) -> JoinedRoom:
+    def joined_info(self, chat: ChatRecord, online: int) -> JoinedRoom:
         return JoinedRoom(
             chat_id=chat.chat_id,
             participant_count=len(chat.participants),
-            is_active=bool(self.online_users()),
+            is_active=online > 0,
             last_activity=iso(self.last_activity),
         )
 
-    def room_info(self, chat: ChatRecord) -> RoomInfo:
-        online = len(self.online_users())
+    def room_info(self, chat: ChatRecord, online: int) -> RoomInfo:
         return RoomInfo(
             chat_id=chat.chat_id,
             name=chat.name,
@@ -304,59 +341,130 @@ class ChatRoomActor(Actor):
             last_activity=iso(self.last_activity),
         )
 
-    def _online_list(self) -> list[RoomMember]:
-        return [
-            RoomMember(m.user.user_id, m.user.username, iso(m.joined_at))
-            for m in sorted(self.online_users().values(), key=lambda m: m.joined_at)
-        ]
-
     async def _online_update(self) -> None:
         """Who is in the room changed: ``room:online-update`` and the seed's ``room:info``
         ("room information updated", with the ``roomInfo`` of the ``room:info`` answer)."""
-        users = self._online_list()
+        users = await self.roster.online(self.chat_id)
         await self.emitter.emit(
             "room:online-update", RoomOnlineUpdate(self.chat_id, users, len(users)), to=self.room
         )
         if self.chat is not None:
-            info = self.room_info(self.chat)
+            info = self.room_info(self.chat, len(users))
             await self.emitter.emit("room:info", RoomInfoUpdate(self.chat_id, info), to=self.room)
 
+    # --- messages in sequence --------------------------------------------------------------------
+    async def _sequenced(self, seq: int, message: ChatMessage) -> None:
+        """Deliver ``seq`` when its turn comes: now if it is the next, after the gap otherwise;
+        a number already delivered (a retry, our own publish heard back) is dropped."""
+        if seq <= self.last_seq or seq in self.pending:
+            return
+        self.pending[seq] = message
+        await self._drain()
+        if self.pending:
+            self._arm_gap()
+
+    async def _drain(self) -> None:
+        while (message := self.pending.pop(self.last_seq + 1, None)) is not None:
+            self.last_seq += 1
+            await self.emitter.emit_here("message:new", message, to=self.room)
+            await self.on_commit(Committed(self.chat_id, self.last_seq, message))
+
+    def _arm_gap(self) -> None:
+        if not self.gap_armed and self._nursery is not None:
+            self.gap_armed = True
+            self._nursery.start_soon(self._gap_later)
+
+    async def _gap_later(self) -> None:
+        await trio.sleep(self.config.gap_wait_seconds)  # network time, not the service clock
+        try:
+            await self.tell(FillGap())
+        except ActorStopped:
+            pass
+
+    @handles(Sequenced)
+    async def _heard(self, message: Sequenced) -> None:
+        if await self._load() is None:
+            return
+        await self._sequenced(message.seq, message.message)
+
+    @handles(FillGap)
+    async def _fill_gap(self, message: FillGap) -> None:
+        self.gap_armed = False
+        if await self._load() is None:
+            return
+        if message.check_latest:
+            latest = await self.store.read(db.last_seq(self.chat_id))
+            if latest <= self.last_seq:
+                return
+            upto = latest
+        elif not self.pending:
+            return
+        else:
+            upto = max(self.pending)
+        while self.last_seq < upto:
+            found = await self.store.read(db.messages_after(self.chat_id, self.last_seq, upto))
+            if not found:
+                break
+            for stored in found:
+                if stored.seq > self.last_seq and stored.seq not in self.pending:
+                    self.pending[stored.seq] = stored.wire()
+                    self.gaps_filled += 1
+            before = self.last_seq
+            await self._drain()
+            if self.last_seq == before:
+                break
+        if self.pending and min(self.pending) != self.last_seq + 1:
+            # the database has no such number (it never burns one): skip it, loudly
+            log.error(
+                "chat %s: messages %d..%d are missing",
+                self.chat_id,
+                self.last_seq + 1,
+                min(self.pending) - 1,
+            )
+            self.last_seq = min(self.pending) - 1
+            await self._drain()
+        if self.pending:
+            self._arm_gap()
+
+    @handles(DeliveredSeq)
+    async def _delivered_seq(self, message: DeliveredSeq) -> None:
+        await self._load()
+        message.reply.send(self.last_seq)
+
     # --- typing ----------------------------------------------------------------------------------
-    def _arm(self, user_id: str, token: int, delay: float) -> None:
+    def _arm(self, user_id: str, token: str, delay: float) -> None:
         if self._nursery is not None:
             self._nursery.start_soon(self._expire_later, user_id, token, delay)
 
-    async def _expire_later(self, user_id: str, token: int, delay: float) -> None:
+    async def _expire_later(self, user_id: str, token: str, delay: float) -> None:
         await self.clock.sleep(delay)
         try:
             await self.tell(ExpireTyping(user_id, token))
         except ActorStopped:
             pass
 
-    async def _stop_typing(self, user_id: str) -> None:
-        typist = self.typing.pop(user_id, None)
-        if typist is not None:
-            stopped = UserTyping(
-                self.chat_id, user_id, typist.username, False, iso(self.clock.now())
-            )
-            await self.emitter.emit("user:typing", stopped, to=self.room)
+    async def _stop_typing(self, user_id: str, token: str = "") -> None:
+        self.armed.pop(user_id, None)
+        username = await self.roster.stop_typing(self.chat_id, user_id, token)
+        if username is not None:
+            await self._typing_stopped(user_id, username)
+
+    async def _typing_stopped(self, user_id: str, username: str) -> None:
+        stopped = UserTyping(self.chat_id, user_id, username, False, iso(self.clock.now()))
+        await self.emitter.emit("user:typing", stopped, to=self.room)
 
     # --- handling: one method per message type -------------------------------------------------
     @handles(ExpireTyping)
     async def _expire(self, message: ExpireTyping) -> None:
-        typist = self.typing.get(message.user_id)
-        if typist is not None and typist.token == message.token:
-            await self._stop_typing(message.user_id)
+        if self.armed.get(message.user_id) == message.token:
+            await self._stop_typing(message.user_id, message.token)
 
     @handles(GetTypingUsers)
     async def _typing_users(self, message: GetTypingUsers) -> None:
         if await self._access(message.user) is None:
             message.reply.send(Outcome(False, NOT_FOUND))
             return
-        users = [
-            TypingUser(user_id, t.username, self.chat_id, iso(t.started_at))
-            for user_id, t in self.typing.items()
-        ]
+        users = await self.roster.typing(self.chat_id)
         message.reply.send(Outcome(True, data=users))
 
     @handles(GetRoomInfo)
@@ -365,18 +473,32 @@ class ChatRoomActor(Actor):
         if chat is None:
             message.reply.send(Outcome(False, NOT_FOUND))
         else:
-            message.reply.send(Outcome(True, data=self.room_info(chat)))
+            online = await self.roster.online(self.chat_id)
+            message.reply.send(Outcome(True, data=self.room_info(chat, len(online))))
 
     @handles(GetOnline)
     async def _online(self, message: GetOnline) -> None:
         if await self._access(message.user) is None:
             message.reply.send(Outcome(False, NOT_FOUND))
         else:
-            message.reply.send(Outcome(True, data=self._online_list()))
+            message.reply.send(Outcome(True, data=await self.roster.online(self.chat_id)))
 
     @handles(CountTyping)
     async def _count_typing(self, message: CountTyping) -> None:
-        message.reply.send(len(self.typing))
+        message.reply.send(len(await self.roster.typing(self.chat_id)))
+
+    @handles(RosterSwept)
+    async def _swept(self, message: RosterSwept) -> None:
+        if await self._load() is None:
+            return
+        now = iso(self.clock.now())
+        for user_id, username in message.stopped_typing:
+            await self._typing_stopped(user_id, username)
+        for user_id, username in message.users:
+            left = UserLeft(self.chat_id, user_id, username, now)
+            await self.emitter.emit("user:left", left, to=self.room)
+        if message.users:
+            await self._online_update()
 
     @handles(JoinChat)
     async def _join(self, message: JoinChat) -> None:
@@ -386,16 +508,17 @@ class ChatRoomActor(Actor):
             return
         session, user = message.session, message.user
         now = self.clock.now()
-        first_of_user = user.user_id not in self.online_users()
-        already = session.sid in self.members
-        if not already:
+        first_of_user = False
+        if session.sid not in self.members:
             try:
                 await self.emitter.rooms.join(session, self.room)
             except RoomLimitReached as limit:
                 message.reply.send(Outcome(False, str(limit), error="room_limit"))
                 return
             self.members[session.sid] = Member(user, now)
-        info = self.joined_info(chat)
+            first_of_user = await self.roster.join(self.chat_id, session.sid, user, now)
+        online = await self.roster.online(self.chat_id)
+        info = self.joined_info(chat, len(online))
         if first_of_user:
             await self.emitter.emit(
                 "user:joined",
@@ -426,14 +549,14 @@ class ChatRoomActor(Actor):
             return
         if not message.disconnected:
             await self.emitter.rooms.leave(session, self.room)
-        still_here = user.user_id in self.online_users()
-        if not still_here:
+        last_of_user = await self.roster.leave(self.chat_id, session.sid)
+        if last_of_user:
             await self._stop_typing(user.user_id)
             left = UserLeft(self.chat_id, user.user_id, user.username, iso(self.clock.now()))
             await self.emitter.emit("user:left", left, to=self.room)
         if not message.disconnected:
             session.emit("room:left", RoomLeft(self.chat_id))
-        if not still_here:
+        if last_of_user:
             await self._online_update()
         if message.reply is not None:
             message.reply.send(Outcome(True, "Left chat successfully"))
@@ -478,13 +601,13 @@ class ChatRoomActor(Actor):
             request.reply.send(Outcome(True, "Message sent successfully", wire))
             return
         self.unconfirmed.discard(stored.message_id)
-        self.last_seq = max(self.last_seq, stored.seq)
         self.last_activity = max(self.last_activity, stored.created_at)
         self.messages_sent += 1
+        if self.publish is not None:
+            self.publish(self.chat_id, stored.seq, wire)  # queued, never waits
         await self._stop_typing(request.user.user_id)
-        await self.emitter.emit("message:new", wire, to=self.room)
+        await self._sequenced(stored.seq, wire)
         request.reply.send(Outcome(True, "Message sent successfully", wire))
-        await self.on_commit(Committed(self.chat_id, stored.seq, wire))
 
     @handles(SetTyping)
     async def _typing(self, message: SetTyping) -> None:
@@ -495,11 +618,11 @@ class ChatRoomActor(Actor):
         now = self.clock.now()
         if message.is_typing:
             self._token += 1
-            typist = self.typing.get(user.user_id)
-            started = now if typist is None else typist.started_at
-            self.typing[user.user_id] = Typist(user.username, started, self._token)
-            self._arm(user.user_id, self._token, self.config.typing_expiry_seconds)
-            if typist is None:  # started: news to the others
+            token = f"{self.node}:{self._token}"
+            started = await self.roster.start_typing(self.chat_id, user, now, token)
+            self.armed[user.user_id] = token
+            self._arm(user.user_id, token, self.config.typing_expiry_seconds)
+            if started:  # news to the others
                 await self.emitter.emit(
                     "user:typing",
                     UserTyping(self.chat_id, user.user_id, user.username, True, iso(now)),

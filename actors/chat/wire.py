@@ -274,6 +274,7 @@ class HealthFigures(Wire):
     active_connections: int
     storage_status: str = "ok"  # ok, degraded or failed (as /health's storage)
     storage_fault: str | None = None
+    node_id: str = ""  # on a cluster: the node these figures are of (monitoring is per node)
 
 
 class HealthReport(Wire):

@@ -162,6 +162,9 @@ class ClusterBroker:
         )
         self.link.publish(broadcast_channel(channels, rooms), payload)
 
+    async def deliver(self, b: Broadcast) -> int:
+        return await self.local.deliver(b)
+
     async def _on_message(self, channel: str, data: bytes) -> None:
         try:
             if channel in self._requests:

@@ -384,6 +384,7 @@ class Store(Actor):
             raise _RolledBack(StoreTimeout("database is locked: rollback failed"))
         try:
             db.execute(self.backend.begin)
+            _lock_rows_in_order(db, writes)
             for message in writes:
                 outcomes.append(self._apply_one(db, message))
         except BaseException as exc:
@@ -419,6 +420,20 @@ class Store(Actor):
         db, self._db = self._db, None
         if db is not None:
             await trio.to_thread.run_sync(db.close, limiter=self._thread)
+
+
+def _lock_rows_in_order(db: Writer, writes: list[Write]) -> None:
+    """Writes that lock a contended row (an op with ``lock_key`` and ``lock``: a chat's sequence
+    row) have those rows locked first, sorted by key: two nodes' batches touching the same rows
+    take them in the same order and never deadlock."""
+    locks: dict[tuple[str, str], Callable[[Database], None]] = {}
+    for message in writes:
+        key = getattr(message.op, "lock_key", None)
+        if key is not None:
+            locks[key] = message.op.lock  # type: ignore[attr-defined]
+    if len(locks) > 1:
+        for key in sorted(locks):
+            locks[key](db)
 
 
 def _rollback(db: Writer) -> bool:

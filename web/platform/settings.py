@@ -338,6 +338,18 @@ class Settings:
     chat_monitoring_events_max: int = setting(
         1000, "Connection events /chat monitoring keeps (the oldest are dropped)."
     )
+    chat_gap_wait_seconds: float = setting(
+        0.2,
+        "A chat message numbered past one not yet heard of waits this long for it before the "
+        "missing ones are read from the database (a cluster's lost publishes).",
+        positive=True,
+    )
+    chat_resync_interval_seconds: float = setting(
+        5.0,
+        "On a cluster, how often each node checks that it has heard of the latest message of "
+        "each chat it has members in (a publish lost with nothing after it).",
+        positive=True,
+    )
     # --- guild --------------------------------------------------------------------------------
     guild_analytics_interval_seconds: float = setting(
         30.0,

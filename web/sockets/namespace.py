@@ -152,6 +152,15 @@ class Namespace:
             Broadcast(self.name, event, args, rooms, frozenset(exclude), volatile)
         )
 
+    async def emit_here(
+        self, event: str, *args: object, to: str | Iterable[str] | None = None
+    ) -> None:
+        """Send to the matching sockets of this node only: for an application that carries
+        its events to the other nodes itself (chat messages, in sequence)."""
+        assert self._broker is not None, "namespace not mounted"
+        rooms = (to,) if isinstance(to, str) else (None if to is None else tuple(to))
+        await self._broker.deliver(Broadcast(self.name, event, args, rooms))
+
     # --- operations on sockets, wherever they are (every node of a cluster) --------------------
     @property
     def broker(self) -> Broker:

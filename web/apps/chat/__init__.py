@@ -63,13 +63,28 @@ from __future__ import annotations
 import trio
 
 from actors.chat import db
+from actors.chat.cluster import ChatCluster
 from actors.chat.gate import GateActor, GateConfig
+from actors.chat.model import iso
 from actors.chat.monitor import MonitorActor
-from actors.chat.presence import PresenceActor
+from actors.chat.presence import PresenceActor, SharedPresenceActor
 from actors.chat.recovery import RecoveryActor
-from actors.chat.room import ChatRoomActor, Committed, RoomConfig
-from actors.runtime import Registry, supervise
+from actors.chat.recovery_shared import SharedRecoveryActor
+from actors.chat.redis_limits import SharedGateActor
+from actors.chat.redis_state import Reaped
+from actors.chat.room import (
+    ChatRoomActor,
+    Committed,
+    FillGap,
+    RoomConfig,
+    RosterSwept,
+    Sequenced,
+)
+from actors.chat.roster import Roster
+from actors.chat.wire import ChatMessage
+from actors.runtime import Actor, Registry, supervise
 from web.apps.chat import events, lifecycle, rest
+from web.apps.chat.schemas import UserOffline
 from web.platform.runtime import Runtime
 from web.sockets.namespace import Namespace
 
@@ -86,43 +101,73 @@ class ChatApp:
         self.store = runtime.store
         self.ns: Namespace = runtime.namespace(NAMESPACE)
         s = self.settings
-        self.presence = PresenceActor()
-        self.recovery = RecoveryActor(
+        self.presence: Actor = PresenceActor()
+        self.cluster: ChatCluster | None = None  # on a cluster: the shared state, from start()
+        self.roster: Roster | None = None  # None: each room keeps its own
+        self.recovery: Actor = RecoveryActor(
             self.clock,
             ttl_seconds=s.chat_recovery_token_ttl_seconds,
             queue_max_messages=s.chat_recovery_queue_max_messages,
         )
-        self.gate = GateActor(
-            self.clock,
-            GateConfig(
-                message_rate_per_minute=s.chat_message_rate_per_minute,
-                typing_rate_per_minute=s.chat_typing_rate_per_minute,
-                connect_attempts=s.chat_connect_attempts_per_ip,
-                connect_window_seconds=s.chat_connect_window_seconds,
-                connect_block_seconds=s.chat_connect_block_seconds,
-                handshakes_per_minute=s.chat_handshakes_per_ip_per_minute,
-            ),
+        self.gate_config = GateConfig(
+            message_rate_per_minute=s.chat_message_rate_per_minute,
+            typing_rate_per_minute=s.chat_typing_rate_per_minute,
+            connect_attempts=s.chat_connect_attempts_per_ip,
+            connect_window_seconds=s.chat_connect_window_seconds,
+            connect_block_seconds=s.chat_connect_block_seconds,
+            handshakes_per_minute=s.chat_handshakes_per_ip_per_minute,
         )
+        self.gate: GateActor = GateActor(self.clock, self.gate_config)
         self.monitor = MonitorActor(self.clock, max_events=s.chat_monitoring_events_max)
         self.room_config = RoomConfig(
             typing_expiry_seconds=s.chat_typing_expiry_seconds,
             idle_seconds=s.room_idle_seconds,
             mailbox_size=s.room_mailbox_size,
+            gap_wait_seconds=s.chat_gap_wait_seconds,
         )
         self.chats: Registry[str, ChatRoomActor]  # one actor per chat, from start()
         self.store.add_schema(*db.SCHEMA)
         self.store.add_migration(db.add_client_ids)
+        self.store.add_migration(db.add_chat_sequences)
         lifecycle.install(self)
         events.register(self)
         runtime.add_blueprint(rest.blueprint(self))
         runtime.on_start(self.start)
 
     async def start(self, nursery: trio.Nursery) -> None:
+        self.chats = Registry(self._make_room, nursery)
+        node = self.runtime.cluster
+        if node is not None:  # a cluster: the live state is shared in Redis
+            self.cluster = ChatCluster(
+                node.config,
+                node.registry,
+                deliver=self._heard,
+                resync=self._resync,
+                on_reaped=self._reaped,
+                now=self.clock.now,
+                resync_interval_seconds=self.settings.chat_resync_interval_seconds,
+            )
+            await nursery.start(self.cluster.run)
+            state = self.cluster.state
+            self.roster = state
+            self.presence = SharedPresenceActor(state)
+            self.gate = SharedGateActor(
+                self.clock, self.gate_config, self.cluster.client, node.config.prefix, node.tag
+            )
+            self.recovery = SharedRecoveryActor(
+                self.clock,
+                self.store,
+                self.cluster.client,
+                node.config.prefix,
+                node.tag,
+                ttl_seconds=self.settings.chat_recovery_token_ttl_seconds,
+                queue_max_messages=self.settings.chat_recovery_queue_max_messages,
+            )
         for actor in (self.presence, self.recovery, self.gate, self.monitor):
             nursery.start_soon(supervise, actor)
-        self.chats = Registry(self._make_room, nursery)
 
     def _make_room(self, chat_id: str) -> ChatRoomActor:
+        cluster = self.cluster
         return ChatRoomActor(
             chat_id,
             store=self.store,
@@ -130,7 +175,38 @@ class ChatApp:
             clock=self.clock,
             on_commit=self._committed,
             config=self.room_config,
+            roster=self.roster,
+            publish=cluster.publish if cluster is not None else None,
+            node=cluster.tag if cluster is not None else "",
         )
+
+    # --- on a cluster ----------------------------------------------------------------------------
+    def _heard(self, chat_id: str, seq: int, message: ChatMessage) -> None:
+        """Another node committed a message: the room here delivers it, if it has a room here
+        (no room: nobody here is in the chat). Never waits: a full mailbox makes a gap, which
+        the room fills from the database."""
+        room = self.chats.get(chat_id)
+        if room is not None:
+            room.tell_nowait(Sequenced(seq, message))
+
+    def _resync(self) -> None:
+        for room in list(self.chats.actors.values()):
+            if room.members:
+                room.tell_nowait(FillGap(check_latest=True))
+
+    async def _reaped(self, reaped: Reaped) -> None:
+        """A dead node's sockets were taken out: announce the edges they crossed."""
+        now = self.clock.now()
+        for user_id, username in reaped.offline:
+            offline = UserOffline(user_id, username, "offline", iso(now), iso(now))
+            await self.ns.emit("user:offline", offline)
+        if reaped.offline:
+            await lifecycle.users_online(self, now)
+        for chat_id in set(reaped.left) | set(reaped.stopped_typing):
+            swept = RosterSwept(
+                tuple(reaped.left.get(chat_id, ())), tuple(reaped.stopped_typing.get(chat_id, ()))
+            )
+            await self.chats.tell(chat_id, swept)
 
     async def _committed(self, committed: Committed) -> None:
         """A message was committed and broadcast: recovery queues it for tokens that are away."""

@@ -69,7 +69,7 @@ from actors.chat.wire import (
 from actors.runtime import Actor, AskTimeout
 from actors.sockets.session import Session
 from actors.store.faults import OutcomeUnknown, StoreError
-from web.apps.chat.lifecycle import ChatSession, record
+from web.apps.chat.lifecycle import ChatSession, marks_of, record
 from web.apps.chat.schemas import (
     INVALID,
     NOT_AUTHENTICATED,
@@ -415,7 +415,10 @@ async def create_session(
 ) -> Answer:
     rooms = tuple(sorted(state.rooms))
     user_id = state.user.user_id
-    token: str = await app.recovery.ask(lambda r: CreateSession(user_id, session.sid, rooms, r))
+    marks = await marks_of(app, rooms)
+    token: str = await app.recovery.ask(
+        lambda r: CreateSession(user_id, session.sid, rooms, r, marks)
+    )
     state.recovery_token = token
     ttl = app.settings.chat_recovery_token_ttl_seconds
     session.emit("connection:recovery-token", RecoveryToken(token, user_id, session.sid, ttl))
@@ -523,6 +526,7 @@ def runtime_figures(app: ChatApp) -> RuntimeFigures:
         storage_status=app.store.health.state,
         storage_fault=app.store.health.fault,
         storage_last_error=app.store.health.last_error,
+        node_id=app.runtime.cluster.config.node_id if app.runtime.cluster is not None else "",
     )
 
 

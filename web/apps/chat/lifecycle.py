@@ -12,7 +12,7 @@ from actors.chat.model import User, iso
 from actors.chat.monitor import ConnectionEvent
 from actors.chat.presence import Connected, Disconnected, OnlineUsers, SocketInfo
 from actors.chat.recovery import Detach
-from actors.chat.room import LeaveChat
+from actors.chat.room import DeliveredSeq, LeaveChat
 from actors.chat.wire import EventType, Presence
 from actors.sockets.session import Session
 from web.apps.chat.schemas import INVALID, SessionInfo, UserOffline, UserOnline, UsersOnline
@@ -21,6 +21,8 @@ from web.sockets.namespace import Ack, ConnectRefused
 
 if TYPE_CHECKING:
     from web.apps.chat import ChatApp
+
+ROOM_ASK_SECONDS = 10.0
 
 
 @dataclass
@@ -141,7 +143,8 @@ async def on_disconnect(app: ChatApp, session: Session) -> None:
         return
     user = state.user
     rooms = tuple(sorted(state.rooms))
-    await app.recovery.tell(Detach(session.sid, rooms))
+    marks = await marks_of(app, rooms) if state.recovery_token is not None else {}
+    await app.recovery.tell(Detach(session.sid, rooms, marks))
     for chat_id in rooms:
         await app.chats.tell(chat_id, LeaveChat(session, user, None, disconnected=True))
     state.rooms.clear()
@@ -152,6 +155,17 @@ async def on_disconnect(app: ChatApp, session: Session) -> None:
         offline = UserOffline(user.user_id, user.username, "offline", iso(now), iso(now))
         await app.ns.emit("user:offline", offline)
         await users_online(app, now)
+
+
+async def marks_of(app: ChatApp, rooms: tuple[str, ...]) -> dict[str, int]:
+    """On a cluster, the last message each room delivered here: a recovery token queues what
+    comes after (rebuilt from the database). A single node queues as messages commit."""
+    marks: dict[str, int] = {}
+    if app.cluster is None:
+        return marks
+    for chat_id in rooms:
+        marks[chat_id] = await app.chats.ask(chat_id, DeliveredSeq, ROOM_ASK_SECONDS)
+    return marks
 
 
 async def users_online(app: ChatApp, now: float) -> None:
