@@ -90,6 +90,10 @@ def add_chat_sequences(db: Database) -> None:
     )
 
 
+# run in this order after SCHEMA, at every start (each is idempotent)
+MIGRATIONS: tuple[Callable[[Database], None], ...] = (add_client_ids, add_chat_sequences)
+
+
 def lock_chat(chat_id: str) -> Callable[[Database], None]:
     """Lock a chat's row (a no-op update): the Store takes the locks of a batch first, in one
     order, so two nodes' batches that touch the same chats never deadlock."""

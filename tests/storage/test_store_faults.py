@@ -57,8 +57,12 @@ class FailingCommit:
         return getattr(self.db, name)
 
 
-async def opened(path: Path, schema: Iterable[str] = (SCHEMA,), **kw: Any) -> Store:
+async def opened(
+    path: Path, schema: Iterable[str] = (SCHEMA,), migrations: Iterable[Any] = (), **kw: Any
+) -> Store:
     store = Store(path, schema=list(schema), **kw)
+    for migration in migrations:
+        store.add_migration(migration)
     await store.open()
     return store
 
@@ -107,6 +111,8 @@ class Emitted:
     ) -> None:
         self.events.append((event, args[0] if args else None))
 
+    emit_here = emit  # one node: this node's members are all the members
+
 
 async def nothing(committed: Committed) -> None:
     pass
@@ -114,8 +120,7 @@ async def nothing(committed: Committed) -> None:
 
 @pytest.mark.parametrize("when", ["before", "after"])
 async def test_the_room_keeps_working_after_a_failed_commit(tmp_path: Path, when: str) -> None:
-    store = await opened(tmp_path / "db.sqlite", chat_db.SCHEMA)
-    store.add_migration(chat_db.add_client_ids)
+    store = await opened(tmp_path / "db.sqlite", chat_db.SCHEMA, chat_db.MIGRATIONS)
     kim = User("kim", "Kim")
     emitter = Emitted()
     async with trio.open_nursery() as nursery:

@@ -125,7 +125,8 @@ def chat_database(
     db = sqlite3.connect(database, isolation_level=None)
     for statement in chat_db.SCHEMA:
         db.execute(statement)
-    chat_db.add_client_ids(db)
+    for migration in chat_db.MIGRATIONS:
+        migration(db)
     db.execute("BEGIN")
     chat_db.create_chat(chat_id, "Room", "", members[0], members[1:], 1_700_000_000.0)(db)
     contents = [f"m{i} " + "x" * size for i in range(messages)]

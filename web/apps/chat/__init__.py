@@ -127,8 +127,8 @@ class ChatApp:
         )
         self.chats: Registry[str, ChatRoomActor]  # one actor per chat, from start()
         self.store.add_schema(*db.SCHEMA)
-        self.store.add_migration(db.add_client_ids)
-        self.store.add_migration(db.add_chat_sequences)
+        for migration in db.MIGRATIONS:
+            self.store.add_migration(migration)
         lifecycle.install(self)
         events.register(self)
         runtime.add_blueprint(rest.blueprint(self))
