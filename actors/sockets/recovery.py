@@ -251,7 +251,9 @@ def _drop_session(pid: str) -> Op:
     return op
 
 
-def _write(db: Database, *, packets: list[LoggedPacket], ops: list[Op], cutoff: float) -> None:
+def _write(
+    db: Database, *, packets: list[LoggedPacket], ops: list[Op], cutoff: float
+) -> None:
     db.executemany(
         "INSERT INTO sio_packets VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (seq) DO UPDATE "
         "SET namespace = excluded.namespace, data = excluded.data, rooms = excluded.rooms, "
@@ -274,7 +276,9 @@ def _write(db: Database, *, packets: list[LoggedPacket], ops: list[Op], cutoff: 
     db.execute("DELETE FROM sio_sessions WHERE disconnected_at < ?", (cutoff,))
 
 
-def _load(db: Database, cutoff: float) -> tuple[list[LoggedPacket], list[KeptSession], int]:
+def _load(
+    db: Database, cutoff: float
+) -> tuple[list[LoggedPacket], list[KeptSession], int]:
     packets = [
         LoggedPacket(
             seq,
