@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from actors.cluster.broker import ClusterBroker
 from actors.sockets.broker import (
     AckResults,
     Broadcast,
@@ -151,6 +152,20 @@ class Namespace:
         await self._broker.publish(
             Broadcast(self.name, event, args, rooms, frozenset(exclude), volatile)
         )
+
+    async def emit_here(
+        self, event: str, *args: object, to: str | Iterable[str] | None = None
+    ) -> None:
+        """Send to this node's members only: for a view that every node of a cluster computes
+        itself from the same log (each node pushes its own dashboards; a cluster-wide emit would
+        reach every client once per node). Without a cluster it is :meth:`emit`."""
+        broker = self.broker
+        rooms = (to,) if isinstance(to, str) else (None if to is None else tuple(to))
+        broadcast = Broadcast(self.name, event, args, rooms)
+        if isinstance(broker, ClusterBroker):
+            await broker.local.deliver(broadcast)
+        else:
+            await broker.publish(broadcast)
 
     # --- operations on sockets, wherever they are (every node of a cluster) --------------------
     @property
