@@ -8,21 +8,33 @@ node's own url, POSTs go through the balancer. The expectations are the single-n
 
 from __future__ import annotations
 
+import asyncio
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 
 from tests.cluster.helpers import LoadBalancer, ProductCluster, RedisServer
-from tests.support.clients.analytics import token
+from tests.support.clients.analytics import Client, token
+from tests.support.clients.scenarios import run
 from tests.support.processes import ProductServer
 from tests.support.stamps import iso
 from tests.support.tokens import ANALYTICS_SECRET
+from tests.web.apps.analytics.test_dashboard import (
+    check_live_events,
+    expected_dashboard,
+    script,
+    without_performance,
+)
 
 HOUR = 3600.0
 DAY = 86400.0
 WAIT = 10.0
+
+
+FAST_PUSH = ("--dashboard-push-interval-seconds", "0.2")
 
 
 def cluster(
@@ -31,10 +43,24 @@ def cluster(
     balancer: Callable[[list[int]], LoadBalancer],
     server_factory: Callable[..., Any],
     *flags: str,
+    secret: str = ANALYTICS_SECRET,
 ) -> ProductCluster:
+    prefix = ("--redis-key-prefix", f"sb-{uuid.uuid4().hex[:8]}")  # the module shares Redis
     return ProductCluster(
-        redis, database_url, balancer, server_factory, *flags, secret=ANALYTICS_SECRET
+        redis, database_url, balancer, server_factory, *prefix, *flags, secret=secret
     )
+
+
+def post(url: str, path: str, body: Any) -> httpx.Response:
+    return httpx.post(url + path, json=body, timeout=WAIT)
+
+
+def move_to_noon(nodes: ProductCluster) -> float:
+    """Every node's clock to 12:00:30 UTC tomorrow (advanced on one node); returns that time."""
+    real = time.time()
+    target = (real // DAY + 1) * DAY + 12 * HOUR + 30
+    nodes.nodes[0].advance(target - real)
+    return target
 
 
 def dashboard(url: str) -> dict[str, Any]:
@@ -76,3 +102,126 @@ def test_advancing_the_clock_on_one_node_moves_every_node(
     restarted: ProductServer = nodes.restart(1)
     assert current_hour(dashboard(restarted.url)) == iso(target // HOUR * HOUR + HOUR)
     assert restarted.advance(0) == offset + HOUR
+
+
+# --- the metrics dashboard -----------------------------------------------------------------------
+def post_script(url: str, t: float) -> None:
+    """The single-node test's script, every request through the balancer (so over the nodes)."""
+    before, earlier, now = script(t)
+    assert post(url, "/api/events/batch", before).status_code == 200
+    assert post(url, "/api/events/batch", {"events": earlier}).status_code == 200
+    for event in now:
+        answer = post(url, "/api/events", event)
+        assert answer.status_code == 200, answer.text
+
+
+def test_every_node_shows_the_same_dashboard_events_and_live_metrics(
+    redis: RedisServer,
+    database_url: str,
+    balancer: Callable[[list[int]], LoadBalancer],
+    server_factory: Callable[..., Any],
+) -> None:
+    nodes = cluster(redis, database_url, balancer, server_factory, *FAST_PUSH)
+    t = move_to_noon(nodes)
+
+    async def scenario() -> None:
+        dashes = [
+            await Client(node.url, "/ws/metrics").connect(auth={"token": token()})
+            for node in nodes.nodes
+        ]
+        for dash in dashes:
+            assert (await dash.wait_for("dashboard_data"))["totalEvents"] == 0
+        await asyncio.to_thread(post_script, nodes.url, t)
+        for dash in dashes:
+            data = await dash.wait_for("dashboard_data", lambda d: d["totalEvents"] == 8)
+            assert without_performance(data) == expected_dashboard(t)
+            check_live_events(data["liveEvents"], t)
+        for node in nodes.nodes:  # the REST view of every node
+            assert without_performance(dashboard(node.url)) == expected_dashboard(t)
+
+        # `events`: on every node every committed event once, in commit order
+        order = ["e9", "e10", "e11", "e12", "e5", "e6", "e7", "e8", "e1", "e2", "e3", "e4"]
+        for dash in dashes:
+            await dash.wait_for(
+                "events", lambda _, d=dash: sum(map(len, d.received["events"])) >= 12
+            )
+            items = [item for push in dash.received["events"] for item in push]
+            assert [item["id"] for item in items] == order
+
+        # analytics:liveMetrics from every node: the log's figures are the cluster's
+        for node in nodes.nodes:
+            live = await Client(node.url).connect(auth={"token": token("viewer", "user")})
+            assert await live.call("analytics:requestLiveMetrics") == {"success": True}
+            values = {m["name"]: m["value"] for m in live.received["analytics:liveMetrics"][0]}
+            assert values["Active Users"] == 3
+            assert values["Events per Minute"] == 0.8
+            assert values["Connected Clients"] == 2  # this node's: its dashboard and this one
+            await live.disconnect()
+
+        # a day later (advanced on one node) every node has moved the windows
+        pushed = [len(dash.received["dashboard_data"]) for dash in dashes]
+        nodes.nodes[1].advance(DAY)
+        for dash, n in zip(dashes, pushed, strict=True):
+            later = await dash.wait_for("dashboard_data", lambda d: d["totalEvents"] == 0, after=n)
+            assert later["totalEventsChange"] == -100.0
+            assert len(later["liveEvents"]) == 12
+        for dash in dashes:
+            await dash.disconnect()
+
+    run(scenario)
+
+
+def test_a_node_killed_under_ingest_loses_no_acknowledged_event_and_rebuilds_the_same_numbers(
+    redis: RedisServer,
+    database_url: str,
+    balancer: Callable[[list[int]], LoadBalancer],
+    server_factory: Callable[..., Any],
+) -> None:
+    nodes = cluster(redis, database_url, balancer, server_factory)
+    move_to_noon(nodes)
+    victim = nodes.nodes[2]
+
+    async def load() -> tuple[int, int]:
+        """Batches posted straight to every node, the victim killed midway; returns (events
+        acknowledged, requests refused or cut off)."""
+        acknowledged = failed = 0
+        async with httpx.AsyncClient(timeout=WAIT) as http:
+
+            async def sender(node: ProductServer, n: int) -> None:
+                nonlocal acknowledged, failed
+                for b in range(20):
+                    events = [
+                        {"eventName": "order", "userId": f"n{n}-b{b}-{i}", "session_id": f"s{n}"}
+                        for i in range(50)
+                    ]
+                    try:
+                        answer = await http.post(node.url + "/api/events/batch", json=events)
+                    except httpx.HTTPError:
+                        failed += 1
+                        continue
+                    if answer.status_code == 200:
+                        acknowledged += int(answer.json()["data"]["stored"])
+                    else:
+                        failed += 1
+                    if n == 2 and b == 5:
+                        victim.kill()  # while the others are still sending
+
+            await asyncio.gather(*(sender(node, n) for n, node in enumerate(nodes.nodes)))
+        return acknowledged, failed
+
+    acknowledged, _ = run(load)
+    assert acknowledged >= 2 * 20 * 50  # the two survivors' batches, at least
+    stored = victim.query("SELECT count(*) FROM analytics_events")[0][0]
+    assert stored >= acknowledged  # nothing acknowledged was lost (a cut-off one may be in)
+    survivors = [dashboard(node.url) for node in nodes.nodes[:2]]
+    for d in survivors:
+        assert d["totalEvents"] == stored
+    restarted = nodes.restart(2)
+    again = dashboard(restarted.url)
+    assert without_performance(again) == without_performance(survivors[0])
+    assert [e["id"] for e in again["liveEvents"]] == [e["id"] for e in survivors[0]["liveEvents"]]
+    # read-your-writes on the restarted node: its answer counts what it just stored
+    answer = post(
+        restarted.url, "/api/events", {"type": "pageview", "page": "/x", "session_id": "z"}
+    )
+    assert answer.json()["data"]["current_stats"]["total_today"] == stored + 1
