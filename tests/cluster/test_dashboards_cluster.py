@@ -9,6 +9,7 @@ node's own url, POSTs go through the balancer. The expectations are the single-n
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections.abc import Callable
@@ -19,9 +20,12 @@ import httpx
 from tests.cluster.helpers import LoadBalancer, ProductCluster, RedisServer
 from tests.support.clients.analytics import Client, token
 from tests.support.clients.scenarios import run
+from tests.support.clients.visitors import Feed, open_feed
+from tests.support.clients.visitors import bearer as visitor_bearer
+from tests.support.clients.visitors import token as visitor_token
 from tests.support.processes import ProductServer
 from tests.support.stamps import iso
-from tests.support.tokens import ANALYTICS_SECRET
+from tests.support.tokens import ANALYTICS_SECRET, VISITORS_SECRET
 from tests.web.apps.analytics.test_dashboard import (
     check_live_events,
     expected_dashboard,
@@ -225,3 +229,94 @@ def test_a_node_killed_under_ingest_loses_no_acknowledged_event_and_rebuilds_the
         restarted.url, "/api/events", {"type": "pageview", "page": "/x", "session_id": "z"}
     )
     assert answer.json()["data"]["current_stats"]["total_today"] == stored + 1
+
+
+# --- the visitor analytics -----------------------------------------------------------------------
+ALERT = "High visitor activity detected!"
+
+
+def pageviews(prefix: str, count: int, page: str = "/home") -> list[dict[str, Any]]:
+    return [
+        {"type": "pageview", "page": page, "session_id": f"{prefix}{i}", "country": "EG"}
+        for i in range(1, count + 1)
+    ]
+
+
+async def visitors_get(url: str, path: str) -> Any:
+    async with httpx.AsyncClient(timeout=WAIT) as http:
+        answer = await http.get(url + path, headers=visitor_bearer())
+    assert answer.status_code == 200, answer.text
+    return answer.json()["data"]
+
+
+async def visitors_post(url: str, path: str, body: Any) -> httpx.Response:
+    async with httpx.AsyncClient(timeout=WAIT) as http:
+        return await http.post(url + path, json=body)
+
+
+async def test_every_visitor_dashboard_sees_the_same_feed_and_the_alert_once(
+    redis: RedisServer,
+    database_url: str,
+    balancer: Callable[[list[int]], LoadBalancer],
+    server_factory: Callable[..., Any],
+) -> None:
+    nodes = cluster(redis, database_url, balancer, server_factory, secret=VISITORS_SECRET)
+    headers = [("Authorization", f"Bearer {visitor_token()}")]
+    async with contextlib.AsyncExitStack() as stack:
+        feeds: list[Feed] = [
+            await stack.enter_async_context(open_feed(f"{node.ws_url}/ws/visitors", headers))
+            for node in nodes.nodes
+        ]
+        for feed in feeds:  # each node counts the dashboards it serves
+            assert (await feed.expect("user_connected"))["total_dashboards"] == 1
+
+        async def each_feed(kinds: list[str]) -> list[list[dict[str, Any]]]:
+            return [[await feed.expect(kind) for kind in kinds] for feed in feeds]
+
+        answer = await visitors_post(nodes.url, "/api/events/batch", pageviews("a", 10))
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["data"]["current_stats"]["total_active"] == 10  # read your writes
+        seen = await each_feed(["visitor_update", "session_activity"] * 10)
+        assert seen[0] == seen[1] == seen[2]  # the same messages, stats and sessions
+        assert seen[0][-2]["stats"]["total_active"] == 10
+        for feed in feeds:
+            await feed.detailed()  # the next message after the batch: no alert at 10
+
+        answer = await visitors_post(nodes.url, "/api/events", pageviews("a", 11)[-1])
+        assert answer.json()["data"]["current_stats"]["total_active"] == 11
+        await each_feed(["visitor_update", "session_activity"])
+        alert = {
+            "level": "info",
+            "message": ALERT,
+            "details": {"visitors_last_minute": 11, "threshold": 10},
+        }
+        assert await each_feed(["alert"]) == [[alert]] * 3  # once per dashboard, every node
+        more = [{**e, "session_id": e["session_id"] + "x"} for e in pageviews("a", 5, "/cart")]
+        assert (await visitors_post(nodes.url, "/api/events/batch", more)).status_code == 200
+        await each_feed(["visitor_update", "session_activity"] * 5)
+        for feed in feeds:
+            await feed.detailed()  # 16 visitors, but an alert went out less than a minute ago
+
+        await nodes.nodes[1].advance_async(61)  # on one node: every node's minute moves on
+        answer = await visitors_post(nodes.url, "/api/events/batch", pageviews("b", 11))
+        assert answer.status_code == 200
+        await each_feed(["visitor_update", "session_activity"] * 11)
+        assert await each_feed(["alert"]) == [[alert]] * 3
+        for feed in feeds:
+            await feed.detailed()
+
+        # summary, sessions and journeys: the same on every node
+        journey = {"type": "pageview", "page": "/cart", "session_id": "a1", "country": "EG"}
+        assert (await visitors_post(nodes.url, "/api/events", journey)).status_code == 200
+        summaries = [await visitors_get(n.url, "/api/analytics/summary") for n in nodes.nodes]
+        sessions = [await visitors_get(n.url, "/api/analytics/sessions") for n in nodes.nodes]
+        assert [s["summary"] for s in summaries] == [summaries[0]["summary"]] * 3
+        assert summaries[0]["summary"]["total_active"] == 27
+        assert summaries[0]["summary"]["total_today"] == 28  # 10 + 1 + 5 + 11 + 1
+        assert sessions[0] == sessions[1] == sessions[2]
+        assert sessions[0]["total_count"] == 27
+        a1 = next(s for s in sessions[0]["sessions"] if s["session_id"] == "a1")
+        assert a1["journey"] == ["/home", "/cart"]
+        for node in nodes.nodes:
+            status = await visitors_get(node.url, "/api/status")
+            assert status["websocket"]["alerts_sent"] == 2  # this node's dashboards got both
