@@ -19,19 +19,23 @@ import httpx
 
 from tests.cluster.helpers import LoadBalancer, ProductCluster, RedisServer
 from tests.support.clients.analytics import Client, token
-from tests.support.clients.scenarios import run
+from tests.support.clients.guild import GUILD_EVENTS, base_time, post_events
+from tests.support.clients.guild import Client as GuildClient
+from tests.support.clients.guild import token as guild_token
+from tests.support.clients.scenarios import close_all, run
 from tests.support.clients.visitors import Feed, open_feed
 from tests.support.clients.visitors import bearer as visitor_bearer
 from tests.support.clients.visitors import token as visitor_token
 from tests.support.processes import ProductServer
 from tests.support.stamps import iso
-from tests.support.tokens import ANALYTICS_SECRET, VISITORS_SECRET
+from tests.support.tokens import ANALYTICS_SECRET, GUILD_SECRET, VISITORS_SECRET
 from tests.web.apps.analytics.test_dashboard import (
     check_live_events,
     expected_dashboard,
     script,
     without_performance,
 )
+from tests.web.apps.guild import scenario as sc
 
 HOUR = 3600.0
 DAY = 86400.0
@@ -320,3 +324,83 @@ async def test_every_visitor_dashboard_sees_the_same_feed_and_the_alert_once(
         for node in nodes.nodes:
             status = await visitors_get(node.url, "/api/status")
             assert status["websocket"]["alerts_sent"] == 2  # this node's dashboards got both
+
+
+# --- the guild monitor ---------------------------------------------------------------------------
+GUILD = "100000000000000001"
+
+
+def test_guild_dashboards_on_every_node_see_each_event_once_and_one_throttled_update(
+    redis: RedisServer,
+    database_url: str,
+    balancer: Callable[[list[int]], LoadBalancer],
+    server_factory: Callable[..., Any],
+) -> None:
+    nodes = cluster(redis, database_url, balancer, server_factory, secret=GUILD_SECRET)
+    t = base_time()
+    bot = guild_token("bot-1", role="bot", guilds=[GUILD])
+
+    async def scenario() -> None:
+        dashes = [
+            await GuildClient(node, guild_token(f"dash{i}", guilds=[GUILD])).connect()
+            for i, node in enumerate(nodes.nodes[:2])
+        ]
+        bot_socket = await GuildClient(nodes.nodes[2], bot).connect()
+        for dash in dashes:
+            assert await dash.call("subscribe:guild", GUILD) == {"success": True, "guildId": GUILD}
+            await dash.emit("subscribe:analytics", GUILD)
+            (snapshot,) = [p for _, p in await dash.wait_count(1, "analytics:update")]
+            assert sc.data_of(snapshot) == sc.EMPTY
+
+        # batch 1 through the balancer: live events once each, in order, on both nodes
+        answer = post_events(nodes, GUILD, sc.first_batch(t), bot)
+        assert answer.status_code == 200, answer.text
+        expected_live = sc.first_live(t)
+        for dash in dashes:
+            assert await dash.wait_count(len(expected_live), *GUILD_EVENTS) == expected_live
+            updates = await dash.wait_count(2, "analytics:update")
+            assert sc.data_of(updates[1][1]) == sc.AFTER_FIRST  # the leading edge
+
+        # batch 2 over the bot's socket (a third node): held back for the interval
+        ack = await bot_socket.call("guild:event", GUILD, sc.second_batch(t))
+        assert ack["success"] and ack["stored"] == 1
+        for dash in dashes:
+            await dash.wait_count(len(expected_live) + 1, *GUILD_EVENTS)
+        nodes.nodes[2].advance(29)
+        nodes.nodes[0].advance(1)  # 30 s after the first update: one node publishes it
+        for dash in dashes:
+            updates = await dash.wait_count(3, "analytics:update")
+            assert sc.data_of(updates[2][1]) == sc.AFTER_SECOND
+
+        answer = post_events(nodes, GUILD, sc.third_batch(t), bot)  # changes no figure
+        assert answer.status_code == 200, answer.text
+        nodes.nodes[1].advance(30)
+        answer = post_events(nodes, GUILD, {"events": sc.fourth_batch(t)}, bot)
+        assert answer.status_code == 200, answer.text
+        for dash in dashes:
+            updates = await dash.wait_count(4, "analytics:update")
+            assert sc.data_of(updates[3][1]) == sc.AFTER_FOURTH
+
+        # a week later the window empties, published once; then every update, exactly once
+        nodes.nodes[2].advance(7 * 86400 + 3600)
+        for dash in dashes:
+            updates = await dash.wait_count(5, "analytics:update")
+            assert sc.data_of(updates[4][1]) == sc.EMPTY
+        await bot_socket.call("guild:event", GUILD, sc.third_batch(t + 7 * 86400))  # a marker
+        for dash in dashes:
+            await dash.wait_count(len(expected_live) + 3 + 2, *GUILD_EVENTS)
+            assert [sc.data_of(p) for p in dash.payloads("analytics:update")] == [
+                sc.EMPTY,
+                sc.AFTER_FIRST,
+                sc.AFTER_SECOND,
+                sc.AFTER_FOURTH,
+                sc.EMPTY,
+            ]
+            live = dash.events(*GUILD_EVENTS)
+            assert len(live) == len(expected_live) + 5  # batch 2 (1), 3 (2), the marker (2)
+        # both nodes' dashboards got the same published updates (one node sent each)
+        stamps = [[p["timestamp"] for p in d.payloads("analytics:update")[1:]] for d in dashes]
+        assert stamps[0] == stamps[1]
+        await close_all(*dashes, bot_socket)
+
+    run(scenario)
