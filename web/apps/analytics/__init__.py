@@ -84,6 +84,12 @@ composition root (:mod:`web.apps`): each :class:`~actors.eventlog.views.LogFollo
 every committed batch before the ingest answers, and the :class:`~actors.eventlog.views.StatsSource`
 answers the ingest's ``current_stats`` (without one, the metrics aggregator's visitor counters
 do).
+
+In a cluster (``redis_url``) the views follow the log instead of being told by the ingest: every
+node's tail (:mod:`actors.cluster.tail`) reads what any node committed, in ``seq`` order, and
+feeds its metrics aggregator, live feed and followers one ingest request at a time; an ingest
+wakes the other nodes and answers once its own node's tail has passed its events. Each node
+pushes ``dashboard_data``, ``events`` and ``analytics:liveMetrics`` to its own clients only.
 """
 
 from __future__ import annotations
