@@ -156,6 +156,9 @@ class GuildAggregator(Actor):
         self.last_published_at: float | None = None  # clock.now() (another node's, in a cluster)
         self.published = 0
         self.applied_seq = 0  # the last event counted (rebuilt or applied)
+        # set by the log follower that creates this actor: rebuild up to this seq (the rows
+        # after it are on their way in Apply); None: up to the last stored event
+        self.load_upto: int | None = None
         self._snapshot: Analytics | None = None  # cache, valid until the window changes
         self._due: float | None = None  # clock.monotonic() when the timer should tick
         self._timer_changed = trio.Event()
@@ -174,7 +177,10 @@ class GuildAggregator(Actor):
 
     async def _load(self) -> None:
         now = self.clock.now()
-        upto = await self.store.read(persist.last_seq) if self.follow_log else persist.MAX_SEQ
+        upto = persist.MAX_SEQ
+        if self.follow_log:
+            given, self.load_upto = self.load_upto, None  # a restart rebuilds all stored
+            upto = given if given is not None else await self.store.read(persist.last_seq)
         events = await self.store.read(
             persist.load_window(self.guild_id, now - self.config.window_seconds, upto)
         )

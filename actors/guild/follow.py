@@ -4,8 +4,9 @@ An ingest on any node commits its events to ``guild_events`` (under the log's ad
 ``seq`` is commit order), wakes the other nodes through Redis, and answers once this node's
 follower has handed its events to the guild's aggregator here, which has counted them and sent
 their live events to its members (read your writes; the other nodes do the same when their
-follower reads them, woken or on the next poll). The follower tells only the aggregators this
-node runs: a guild nobody uses here is rebuilt from the table when it is first used.
+follower reads them, woken or on the next poll). The follower tells every event to its
+guild's aggregator here, creating it as a single node's ingest does: a new one rebuilds from
+the table what came before the rows being delivered, then counts (and broadcasts) those.
 """
 
 from __future__ import annotations
@@ -70,8 +71,9 @@ class GuildLog:
         registry = self.guilds.registry
         for guild_id, guild_events in by_guild.items():
             aggregator = registry.get(guild_id)
-            if aggregator is None:  # not used on this node: it reads the table when it is
-                continue
+            if aggregator is None:  # new here: it rebuilds what came before, then counts these
+                aggregator = registry.get_or_create(guild_id)
+                aggregator.load_upto = self.tail.position
             batch = tuple(guild_events)
             await _apply(aggregator.ask, batch)
 

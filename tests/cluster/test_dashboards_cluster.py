@@ -346,6 +346,9 @@ def test_guild_dashboards_on_every_node_see_each_event_once_and_one_throttled_up
             for i, node in enumerate(nodes.nodes[:2])
         ]
         bot_socket = await GuildClient(nodes.nodes[2], bot).connect()
+        # on the third node a dashboard of the live events only (no analytics subscription)
+        watcher = await GuildClient(nodes.nodes[2], guild_token("w", guilds=[GUILD])).connect()
+        assert await watcher.call("subscribe:guild", GUILD) == {"success": True, "guildId": GUILD}
         for dash in dashes:
             assert await dash.call("subscribe:guild", GUILD) == {"success": True, "guildId": GUILD}
             await dash.emit("subscribe:analytics", GUILD)
@@ -356,8 +359,9 @@ def test_guild_dashboards_on_every_node_see_each_event_once_and_one_throttled_up
         answer = post_events(nodes, GUILD, sc.first_batch(t), bot)
         assert answer.status_code == 200, answer.text
         expected_live = sc.first_live(t)
-        for dash in dashes:
+        for dash in [*dashes, watcher]:
             assert await dash.wait_count(len(expected_live), *GUILD_EVENTS) == expected_live
+        for dash in dashes:
             updates = await dash.wait_count(2, "analytics:update")
             assert sc.data_of(updates[1][1]) == sc.AFTER_FIRST  # the leading edge
 
@@ -401,6 +405,8 @@ def test_guild_dashboards_on_every_node_see_each_event_once_and_one_throttled_up
         # both nodes' dashboards got the same published updates (one node sent each)
         stamps = [[p["timestamp"] for p in d.payloads("analytics:update")[1:]] for d in dashes]
         assert stamps[0] == stamps[1]
-        await close_all(*dashes, bot_socket)
+        assert watcher.payloads("analytics:update") == []
+        assert len(watcher.events(*GUILD_EVENTS)) == len(expected_live) + 5
+        await close_all(*dashes, watcher, bot_socket)
 
     run(scenario)
