@@ -42,7 +42,14 @@ class Clock:
     def advance(self, seconds: float) -> None:
         if seconds < 0:
             raise ValueError("time only moves forward")
-        self.offset_seconds += seconds
+        self.advance_to(self.offset_seconds + seconds)
+
+    def advance_to(self, offset_seconds: float) -> None:
+        """Set the offset to ``offset_seconds`` exactly (a cluster's shared offset); an offset
+        behind the current one is ignored: time only moves forward."""
+        if offset_seconds <= self.offset_seconds:
+            return
+        self.offset_seconds = offset_seconds
         advanced, self._advanced = self._advanced, trio.Event()
         advanced.set()
         for listener in self._listeners:

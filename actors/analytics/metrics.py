@@ -301,23 +301,25 @@ class MetricsAggregator(Actor):
         self.run_started = now()
 
     # --- start: rebuild from the log ---------------------------------------------------------
-    async def load(self, log: EventLog, *, page: int = 10_000) -> int:
-        """Rebuild the windows from the log (call before :meth:`run`); returns events read."""
+    async def load(self, log: EventLog, *, page: int = 10_000, upto: int | None = None) -> int:
+        """Rebuild the windows from the log up to ``seq`` ``upto`` (default: its last event)
+        (call before :meth:`run`); returns events read. Later events are told as they come."""
+        if upto is None:
+            upto = await log.last_seq()
         horizon = (int(self.now() // MINUTE) - KEEP_MINUTES) * MINUTE
         after = 0
         total = 0
         while True:
-            events = await log.since(horizon, after_seq=after, limit=page)
+            events = await log.since(horizon, after_seq=after, limit=page, upto=upto)
             for e in events:
                 self._add(e)
             total += len(events)
             if len(events) < page:
                 break
             after = events[-1].seq
-        latest = await log.latest(LIVE_EVENTS)
+        latest = await log.latest(LIVE_EVENTS, upto=upto)
         self.live.extend(reversed(latest))
-        if latest:
-            self.loaded_seq = max(self.loaded_seq, latest[0].seq)
+        self.loaded_seq = max(self.loaded_seq, upto)
         return total
 
     def set_runs(self, earlier: list[Run], started_at: float) -> None:

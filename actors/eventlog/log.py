@@ -1,4 +1,4 @@
-"""The event log: an append-only SQLite table written through the Store actor (group commit).
+"""The event log: an append-only table written through the Store actor (group commit).
 
 ``analytics_events`` holds every accepted event, in the order it was committed (``seq``). Rows are
 never updated or deleted; readers (the metrics aggregator here, the visitor session aggregator of
@@ -8,6 +8,11 @@ as they are committed. ``id`` is unique: posting an id already in the log stores
 ``analytics_idempotency`` remembers each ``Idempotency-Key`` an ingest request carried (with how
 many events it stored), so a retried request counts once. ``analytics_runs`` records when each run
 of the server started and when it was last known to be up (a heartbeat), for ``uptime``.
+
+On PostgreSQL several nodes append to the one table: each append first takes the log's advisory
+lock (``pg_advisory_xact_lock``, held until its transaction ends), so ``seq`` is taken in commit
+order and a node following the log by ``seq`` (:meth:`EventLog.after`) never passes a row that
+commits later with a lower ``seq``.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import msgspec
 
 from actors.eventlog.events import Event
 from actors.store import Store
-from actors.store.sql import Database
+from actors.store.sql import Database, PostgresConnection
 
 SCHEMA: tuple[str, ...] = (
     """CREATE TABLE IF NOT EXISTS analytics_events (
@@ -60,6 +65,8 @@ _INSERT = (
     "referrer, ts, received_at, properties, metadata) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) "
     "ON CONFLICT DO NOTHING"
 )
+_MAX_SEQ = 2**62
+LOG_LOCK = 0x5377_4C6F_6701  # the analytics log's advisory lock ("SwLog" 1)
 _encode = msgspec.json.encode
 _decode = msgspec.json.decode
 
@@ -78,6 +85,13 @@ class Appended:
 class Run:
     started_at: float
     last_seen: float
+
+
+def lock_log(db: Database, key: int) -> None:
+    """Hold the advisory lock ``key`` until this transaction ends (PostgreSQL; on SQLite the
+    Store's single writer already orders every append)."""
+    if isinstance(db, PostgresConnection):
+        db.execute("SELECT pg_advisory_xact_lock(?)", (key,))
 
 
 def _row(e: Event) -> tuple[object, ...]:
@@ -136,8 +150,9 @@ class EventLog:
                 if seen is not None:
                     return Appended((), len(events), replayed=True)
             # One executemany for the batch (one C loop, not a Python call per event), then one
-            # range read to learn each new row's seq: this transaction is the only writer, so the
-            # rows it added are exactly those above the previous last seq, in insertion order.
+            # range read to learn each new row's seq: this transaction is the only writer (the
+            # log's lock), so the rows it added are exactly those above the previous last seq.
+            lock_log(db, LOG_LOCK)
             last = db.execute("SELECT max(seq) FROM analytics_events").fetchone()[0] or 0
             db.executemany(_INSERT, [_row(e) for e in events])
             new_seqs = dict(
@@ -161,25 +176,52 @@ class EventLog:
 
         return await self.store.write(op)
 
-    async def since(self, ts: float, *, after_seq: int = 0, limit: int = 10_000) -> list[Event]:
-        """Events with ``timestamp >= ts`` and ``seq > after_seq``, in log order (a page)."""
+    async def since(
+        self, ts: float, *, after_seq: int = 0, limit: int = 10_000, upto: int | None = None
+    ) -> list[Event]:
+        """Events with ``timestamp >= ts`` and ``after_seq < seq <= upto``, in log order (a
+        page)."""
+        last = _MAX_SEQ if upto is None else upto
 
         def op(db: Database) -> list[Event]:
             rows = db.execute(
-                f"SELECT {_COLUMNS} FROM analytics_events WHERE seq > ? AND ts >= ? "
+                f"SELECT {_COLUMNS} FROM analytics_events WHERE seq > ? AND seq <= ? AND ts >= ? "
                 "ORDER BY seq LIMIT ?",
-                (after_seq, ts, limit),
+                (after_seq, last, ts, limit),
             ).fetchall()
             return [_event(r) for r in rows]
 
         return await self.store.read(op)
 
-    async def latest(self, count: int) -> list[Event]:
-        """The last ``count`` events committed, newest first."""
+    async def after(self, seq: int, limit: int) -> list[Event]:
+        """The next ``limit`` events after ``seq``, in log order (what a follower reads)."""
 
         def op(db: Database) -> list[Event]:
             rows = db.execute(
-                f"SELECT {_COLUMNS} FROM analytics_events ORDER BY seq DESC LIMIT ?", (count,)
+                f"SELECT {_COLUMNS} FROM analytics_events WHERE seq > ? ORDER BY seq LIMIT ?",
+                (seq, limit),
+            ).fetchall()
+            return [_event(r) for r in rows]
+
+        return await self.store.read(op)
+
+    async def last_seq(self) -> int:
+        """The ``seq`` of the last committed event (0 for an empty log)."""
+
+        def op(db: Database) -> int:
+            return int(db.execute("SELECT max(seq) FROM analytics_events").fetchone()[0] or 0)
+
+        return await self.store.read(op)
+
+    async def latest(self, count: int, *, upto: int | None = None) -> list[Event]:
+        """The last ``count`` events committed (up to ``upto``), newest first."""
+        last = _MAX_SEQ if upto is None else upto
+
+        def op(db: Database) -> list[Event]:
+            rows = db.execute(
+                f"SELECT {_COLUMNS} FROM analytics_events WHERE seq <= ? "
+                "ORDER BY seq DESC LIMIT ?",
+                (last, count),
             ).fetchall()
             return [_event(r) for r in rows]
 

@@ -17,6 +17,18 @@ class CurrentStats(msgspec.Struct):
     pages_visited: dict[str, int]
 
 
+def by_request(events: list[Event]) -> list[list[Event]]:
+    """Consecutive events with the same ``received_at``: one ingest request's (its events are
+    stamped together and appended in one transaction, so they are adjacent in the log)."""
+    batches: list[list[Event]] = []
+    for e in events:
+        if batches and batches[-1][0].received_at == e.received_at:
+            batches[-1].append(e)
+        else:
+            batches.append([e])
+    return batches
+
+
 class LogFollower(Protocol):
     """A view kept in step with the log: told of each committed batch, in commit order, before
     the ingest request that committed it is answered."""

@@ -14,7 +14,16 @@ in is the order it counts and broadcasts them in:
 3. ``SendSnapshot``: the current snapshot to one session (right after it subscribes).
 
 On start (and on a supervisor restart) the actor rebuilds its window and the users' platform sets
-from the Store, so analytics after a restart equal analytics before. Time is the service
+from the Store, so analytics after a restart equal analytics before.
+
+In a cluster (``follow_log``) the nodes share the guild log and the actor no longer writes: every
+node follows the log (:mod:`actors.guild.follow`) and tells its actor of each guild the stored
+events in ``seq`` order (``Apply``), so every node counts the same analytics and sends the live
+events and ``alert:multiClient`` to its own members (each client gets each once). The throttled
+``analytics:update`` is claimed cluster-wide (:class:`~actors.cluster.claims.Claims`): the node
+that wins the guild's interval publishes it to every node's subscribers; a node that loses
+learns when the winner published and tries again at the end of that interval if its analytics
+still changed. Time is the service
 :class:`~actors.clock.Clock` (tests advance it). Aggregators do not retire when idle: a retiring
 actor must not await between closing its mailbox and leaving the :class:`Registry` (a ``tell``
 racing with it would retry on the closed mailbox without yielding), and this one would have to
@@ -24,7 +33,7 @@ racing with it would retry on the closed mailbox without yielding), and this one
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -41,6 +50,8 @@ from actors.store import Store
 
 log = logging.getLogger("switchboard.guild")
 
+Emit = Callable[..., Awaitable[None]]
+
 
 def guild_room(guild_id: str) -> str:
     return f"guild:{guild_id}"
@@ -53,7 +64,17 @@ def analytics_room(guild_id: str) -> str:
 class Publisher(Protocol):
     """Where broadcasts go (the default namespace: encode once, fan out through room actors)."""
 
-    async def emit(self, event: str, *args: msgspec.Struct, to: str) -> None: ...
+    async def emit(self, event: str, *args: msgspec.Struct, to: str) -> None:
+        """To the room's members on every node."""
+
+    async def emit_here(self, event: str, *args: msgspec.Struct, to: str) -> None:
+        """To the room's members on this node only."""
+
+
+class Throttle(Protocol):
+    """A cluster-wide "at most once per interval" (:class:`actors.cluster.claims.Claims`)."""
+
+    async def claim(self, name: str, now: float, interval_seconds: float) -> float | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +99,14 @@ class IngestResult:
 class Ingest:
     events: tuple[GuildEvent, ...]
     reply: Reply[IngestResult]
+
+
+@dataclass(frozen=True, slots=True)
+class Apply:
+    """Events of this guild the log follower read (in a cluster), in ``seq`` order."""
+
+    events: tuple[GuildEvent, ...]
+    reply: Reply[None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,8 +136,12 @@ class GuildAggregator(Actor):
         clock: Clock,
         publisher: Publisher,
         config: GuildConfig,
+        follow_log: bool = False,
+        throttle: Throttle | None = None,
     ) -> None:
         super().__init__()
+        self.follow_log = follow_log  # a cluster: events come from the log follower
+        self.throttle = throttle  # a cluster: analytics:update claimed cluster-wide
         self.guild_id = guild_id
         self.store = store
         self.clock = clock
@@ -120,8 +153,12 @@ class GuildAggregator(Actor):
         self.multi = MultiClient()
         self.dirty = False  # the analytics may differ from the last published snapshot
         self.last_published: Analytics | None = None
-        self.last_published_at: float | None = None  # clock.monotonic()
+        self.last_published_at: float | None = None  # clock.now() (another node's, in a cluster)
         self.published = 0
+        self.applied_seq = 0  # the last event counted (rebuilt or applied)
+        # set by the log follower that creates this actor: rebuild up to this seq (the rows
+        # after it are on their way in Apply); None: up to the last stored event
+        self.load_upto: int | None = None
         self._snapshot: Analytics | None = None  # cache, valid until the window changes
         self._due: float | None = None  # clock.monotonic() when the timer should tick
         self._timer_changed = trio.Event()
@@ -140,10 +177,16 @@ class GuildAggregator(Actor):
 
     async def _load(self) -> None:
         now = self.clock.now()
+        upto = persist.MAX_SEQ
+        if self.follow_log:
+            given, self.load_upto = self.load_upto, None  # a restart rebuilds all stored
+            upto = given if given is not None else await self.store.read(persist.last_seq)
         events = await self.store.read(
-            persist.load_window(self.guild_id, now - self.config.window_seconds)
+            persist.load_window(self.guild_id, now - self.config.window_seconds, upto)
         )
-        presence = await self.store.read(persist.load_latest_presence(self.guild_id))
+        presence = await self.store.read(persist.load_latest_presence(self.guild_id, upto))
+        if self.follow_log:  # later events come from the follower; these are counted here
+            self.applied_seq = upto
         self.window = self._new_window()
         for event in events:
             self.window.add(event, now)
@@ -167,6 +210,20 @@ class GuildAggregator(Actor):
             message.reply.fail(exc if isinstance(exc, Exception) else RuntimeError("stopped"))
             raise
 
+    @handles(Apply)
+    async def _on_apply(self, message: Apply) -> None:
+        """Events from the log (a cluster): counted, and their live events and alerts sent to
+        this node's members; a repeated delivery is skipped by ``seq``."""
+        now = self.clock.now()
+        emit = self.publisher.emit_here
+        for event in message.events:
+            if event.seq <= self.applied_seq:
+                continue
+            self.applied_seq = event.seq
+            await self._count(event, now, emit)
+        message.reply.send(None)
+        await self._settle()
+
     @handles(Tick)
     async def _on_tick(self, message: Tick) -> None:
         await self._settle(force=True)
@@ -189,19 +246,22 @@ class GuildAggregator(Actor):
             message.reply.fail(exc)
             return
         now = self.clock.now()
-        emit = self.publisher.emit
         for event in stored:
-            if self.window.add(event, now):
-                self.dirty = True
-                self._snapshot = None
-            live = live_event(event)
-            if live is not None:
-                name, payload = live
-                await emit(name, payload, to=self.room)
-            if self.multi.observe(event):
-                await emit("alert:multiClient", multi_client_alert(event), to=self.room)
+            await self._count(event, now, self.publisher.emit)
         message.reply.send(IngestResult(len(message.events), len(stored)))
         await self._settle()
+
+    async def _count(self, event: GuildEvent, now: float, emit: Emit) -> None:
+        """Count one stored event; its live event and any multi-client alert to the room."""
+        if self.window.add(event, now):
+            self.dirty = True
+            self._snapshot = None
+        live = live_event(event)
+        if live is not None:
+            name, payload = live
+            await emit(name, payload, to=self.room)
+        if self.multi.observe(event):
+            await emit("alert:multiClient", multi_client_alert(event), to=self.room)
 
     # --- analytics -----------------------------------------------------------------------------
     def snapshot(self) -> Analytics:
@@ -219,24 +279,37 @@ class GuildAggregator(Actor):
             self._snapshot = None
         if self.dirty:
             last = self.last_published_at
-            if last is None or self.clock.monotonic() - last >= self.config.interval_seconds:
+            if last is None or self.clock.now() - last >= self.config.interval_seconds:
                 await self._publish()
         self._reschedule(force=force)
 
     async def _publish(self) -> None:
-        self.dirty = False
         snapshot = self.snapshot()
         if snapshot == self.last_published:
+            self.dirty = False
             return
+        now = self.clock.now()
+        if self.throttle is not None:
+            holder = await self.throttle.claim(
+                f"guild-analytics#{self.guild_id}", now, self.config.interval_seconds
+            )
+            if holder is not None:  # the interval is another node's (or we are early)
+                if holder != self.last_published_at:  # it published: what we hold, or older
+                    self.last_published = snapshot
+                    self.dirty = False
+                self.last_published_at = holder
+                return
+        self.dirty = False
         self.last_published = snapshot
-        self.last_published_at = self.clock.monotonic()
+        self.last_published_at = now
         self.published += 1
         await self.publisher.emit("analytics:update", self._payload(), to=self.analytics_room)
 
     def _reschedule(self, *, force: bool = False) -> None:
         due: float | None = None
         if self.dirty and self.last_published_at is not None:
-            due = self.last_published_at + self.config.interval_seconds
+            publish_at = self.last_published_at + self.config.interval_seconds
+            due = self.clock.monotonic() + (publish_at - self.clock.now())
         expiry = self.window.next_expiry()
         if expiry is not None:
             leaves = self.clock.monotonic() + (expiry - self.clock.now())

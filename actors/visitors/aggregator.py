@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 from actors.eventlog.events import Event, iso
 from actors.eventlog.log import EventLog
-from actors.eventlog.views import CurrentStats
+from actors.eventlog.views import CurrentStats, by_request
 from actors.runtime import Actor, Reply, handles
 from actors.visitors.feed import (
     ALERT_MESSAGE,
@@ -58,6 +58,7 @@ from actors.visitors.model import (
 log = logging.getLogger("switchboard.visitors")
 
 ALERT_COOLDOWN_SECONDS = 60.0
+
 
 
 # --- messages ------------------------------------------------------------------------------------
@@ -162,22 +163,30 @@ class VisitorAggregator(Actor):
         self.at = now()  # the service clock when the message being handled arrived
 
     # --- start: rebuild from the log ---------------------------------------------------------
-    async def load(self, log: EventLog, *, page: int = 10_000) -> int:
-        """Rebuild the sessions and today's counters from the log (call before :meth:`run`):
-        the events stamped since midnight UTC yesterday, in log order."""
+    async def load(self, log: EventLog, *, page: int = 10_000, upto: int | None = None) -> int:
+        """Rebuild the sessions and today's counters from the log up to ``seq`` ``upto``
+        (default: its last event) (call before :meth:`run`): the events stamped since midnight
+        UTC yesterday, in log order. The alert's cooldown is replayed too (each request's
+        events share their ``received_at``), so a restarted node keeps the others' rhythm."""
+        if upto is None:
+            upto = await log.last_seq()
         now = self.now()
         since = (int(now // DAY) - 1) * DAY
         after = total = 0
         book = self.book
         while True:
-            events = await log.since(since, after_seq=after, limit=page)
-            for e in events:
-                book.apply(e, e.received_at)
+            events = await log.since(since, after_seq=after, limit=page, upto=upto)
+            for batch in by_request(events):
+                at = batch[0].received_at
+                for e in batch:
+                    book.apply(e, at)
+                self._check_alert(at, announce=False)
             total += len(events)
             if events:
-                after = self.loaded_seq = max(self.loaded_seq, events[-1].seq)
+                after = events[-1].seq
             if len(events) < page:
                 break
+        self.loaded_seq = max(self.loaded_seq, upto)
         self.expired += len(book.expire(self.now()))
         return total
 
@@ -194,13 +203,16 @@ class VisitorAggregator(Actor):
 
     @handles(Ingest)
     async def _ingest(self, message: Ingest) -> None:
+        """One request's events, counted at the time the server received them: every node of a
+        cluster, following the same log, counts and alerts at the same points of it."""
         book = self.book
-        now = self.at
         loaded = self.loaded_seq
+        events = [e for e in message.events if not e.seq or e.seq > loaded]  # not loaded at start
+        if not events:
+            return
+        now = events[0].received_at
         live = bool(self.dashboards)
-        for e in message.events:
-            if e.seq and e.seq <= loaded:  # already read from the log at start
-                continue
+        for e in events:
             session = book.apply(e, now)
             if live:
                 self.broadcast("visitor_update", VisitorUpdate(visitor_event(e), book.stats()))
@@ -208,15 +220,17 @@ class VisitorAggregator(Actor):
                     self.broadcast("session_activity", session.view())
         self._check_alert(now)
 
-    def _check_alert(self, now: float) -> None:
+    def _check_alert(self, now: float, *, announce: bool = True) -> None:
         """The alert, at most once per cooldown, when visitors in the last minute exceed the
-        threshold."""
+        threshold (``announce`` False: replaying the log at start, only the cooldown moves)."""
         if now < self.next_alert_at:
             return
         visitors = self.book.visitors_last_minute(now)
         if visitors <= self.alert_threshold:
             return
         self.next_alert_at = now + ALERT_COOLDOWN_SECONDS
+        if not announce:
+            return
         self.alerts += 1
         log.info("visitors: %d visitors in the last minute", visitors)
         details = AlertDetails(visitors_last_minute=visitors, threshold=self.alert_threshold)

@@ -21,6 +21,8 @@ from quart import Blueprint
 from actors.clock import Clock
 from actors.cluster.broker import ClusterBroker
 from actors.cluster.config import ClusterConfig, new_tag
+from actors.cluster.shared_clock import SharedClock
+from actors.cluster.signals import ClusterSignals
 from actors.housekeeping import Housekeeping
 from actors.identity import Identity
 from actors.ratelimit import SlidingWindowLimiter
@@ -96,6 +98,17 @@ class Runtime:
         self.cluster: ClusterBroker | None = None  # with redis_url: this node of the cluster
         self.forwarder: PollingForwarder | None = None  # polls for other nodes' sessions
         self.cluster_config = cluster_config(settings) if settings.redis_url else None
+        # with redis_url: the applications' own channels, and the test clock every node shares
+        self.signals: ClusterSignals | None = None
+        self.shared_clock: SharedClock | None = None
+        if self.cluster_config is not None:
+            self.signals = ClusterSignals(self.cluster_config)
+            self.shared_clock = SharedClock(
+                self.clock,
+                self.signals,
+                self._live_node_tags,
+                confirm_timeout_seconds=self.cluster_config.request_timeout_seconds,
+            )
         self.recovery = self._recovery() if settings.connection_state_recovery else None
         # built by start()
         self.sio: SocketIOServer
@@ -161,6 +174,16 @@ class Runtime:
         """Where the front door listens (the port may have been 0: chosen by the OS)."""
         self.address = (host, port)
 
+    def _live_node_tags(self) -> list[str]:
+        return list(self.cluster.registry.nodes) if self.cluster is not None else []
+
+    async def advance_clock(self, seconds: float) -> float:
+        """Move the service clock forward (on every node of a cluster); returns the offset."""
+        if self.shared_clock is not None:
+            return await self.shared_clock.advance(seconds)
+        self.clock.advance(seconds)
+        return self.clock.offset_seconds
+
     def _cluster_broker(self, local: LocalBroker) -> ClusterBroker:
         config = self.cluster_config
         assert config is not None
@@ -196,6 +219,8 @@ class Runtime:
             await nursery.start(self.cluster.run)
             long_poll = (s.ping_interval_ms + s.ping_timeout_ms) / 1000.0
             self.forwarder = PollingForwarder(self.cluster, long_poll)
+        if self.signals is not None:  # the shared clock is read before any application starts
+            await nursery.start(self.signals.run)
         self.engine = EngineServer(
             EngineConfig(
                 ping_interval_ms=s.ping_interval_ms,

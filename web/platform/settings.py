@@ -173,6 +173,12 @@ class Settings:
         "is restarted.",
         positive=True,
     )
+    cluster_log_poll_seconds: float = setting(
+        1.0,
+        "How often a node reads the event logs for rows committed by other nodes when no wake-up "
+        "came through Redis (a node that died between its commit and its wake-up).",
+        positive=True,
+    )
     # --- Socket.IO Admin UI ----------------------------------------------------------------------
     admin_ui: bool = setting(
         False,

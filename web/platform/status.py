@@ -187,13 +187,14 @@ def blueprint(runtime: Runtime, metrics: Metrics) -> Blueprint:
         @document_response(ClockOffset, 200)
         @document_response(Failure, 400)
         async def advance_clock() -> Response:
-            """Tests only (``--test-clock``): move the service's clock forward."""
+            """Tests only (``--test-clock``): move the service's clock forward (in a cluster, every
+            node's: the answer comes once the live nodes have moved theirs)."""
             body = decode_json(
                 await read_body(CLOCK_BODY_MAX_BYTES, "Body too large"), ClockAdvance
             )
             if body.advance_seconds < 0:
                 raise ApiError(400, "advance_seconds must be a non-negative number")
-            runtime.clock.advance(body.advance_seconds)
-            return json_response(200, ClockOffset(runtime.clock.offset_seconds))
+            offset = await runtime.advance_clock(body.advance_seconds)
+            return json_response(200, ClockOffset(offset))
 
     return bp

@@ -156,7 +156,9 @@ class Namespace:
         self, event: str, *args: object, to: str | Iterable[str] | None = None
     ) -> None:
         """Send to the matching sockets of this node only: for an application that carries
-        its events to the other nodes itself (chat messages, in sequence)."""
+        its events to the other nodes itself (chat messages, in sequence), or a view that every
+        node computes from the same log (each node pushes its own dashboards; a cluster-wide
+        emit would reach every client once per node). Without a cluster it is :meth:`emit`."""
         assert self._broker is not None, "namespace not mounted"
         rooms = (to,) if isinstance(to, str) else (None if to is None else tuple(to))
         await self._broker.deliver(Broadcast(self.name, event, args, rooms))

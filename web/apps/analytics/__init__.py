@@ -84,6 +84,12 @@ composition root (:mod:`web.apps`): each :class:`~actors.eventlog.views.LogFollo
 every committed batch before the ingest answers, and the :class:`~actors.eventlog.views.StatsSource`
 answers the ingest's ``current_stats`` (without one, the metrics aggregator's visitor counters
 do).
+
+In a cluster (``redis_url``) the views follow the log instead of being told by the ingest: every
+node's tail (:mod:`actors.cluster.tail`) reads what any node committed, in ``seq`` order, and
+feeds its metrics aggregator, live feed and followers one ingest request at a time; an ingest
+wakes the other nodes and answers once its own node's tail has passed its events. Each node
+pushes ``dashboard_data``, ``events`` and ``analytics:liveMetrics`` to its own clients only.
 """
 
 from __future__ import annotations
@@ -95,6 +101,7 @@ import trio
 
 from actors.analytics.feed import EventFeed, NewEvents
 from actors.analytics.metrics import (
+    GetCurrentStats,
     GetDashboard,
     GetLive,
     Ingested,
@@ -103,9 +110,10 @@ from actors.analytics.metrics import (
     MetricsDashboard,
     RequestDone,
 )
+from actors.cluster.tail import LogTail
 from actors.eventlog.events import Event, EventLimits
 from actors.eventlog.log import Appended, EventLog
-from actors.eventlog.views import CurrentStats, LogFollower, StatsSource
+from actors.eventlog.views import CurrentStats, LogFollower, StatsSource, by_request
 from actors.ratelimit import SlidingWindowLimiter
 from actors.runtime import supervise
 from actors.store.faults import OutcomeUnknown, StoreError
@@ -119,6 +127,11 @@ from web.sockets.namespace import Namespace
 log = logging.getLogger("switchboard.analytics")
 
 METRICS_NAMESPACE = "/ws/metrics"
+LOG_CHANNEL = "log-analytics"  # a node committed events: the others read the log now
+
+
+def _seq(e: Event) -> int:
+    return e.seq
 
 
 class Analytics:
@@ -165,6 +178,11 @@ class Analytics:
         self.dashboard_rooms: set[str] = set()
         self.sampler = ProcessSampler(lambda: runtime.sio.stats.events_in)
         self._run = 0
+        # in a cluster every node follows the one log: the views are fed by the tail
+        self.signals = runtime.signals
+        self.tail: LogTail[Event] | None = None
+        if self.signals is not None:
+            self.signals.on(LOG_CHANNEL, self._hinted)
         events.register(self)
         runtime.add_blueprint(rest.blueprint(self))
         runtime.on_start(self.start)
@@ -181,11 +199,22 @@ class Analytics:
         run, earlier = await self.log.start_run(now)
         self._run = run
         self.aggregator.set_runs(earlier, now)
-        loaded = await self.aggregator.load(self.log)
+        upto = await self.log.last_seq()
+        loaded = await self.aggregator.load(self.log, upto=upto)
         log.info("analytics: rebuilt the metrics from %d logged events", loaded)
         nursery.start_soon(supervise, self.aggregator)
         nursery.start_soon(supervise, self.feed)
         s = self.settings
+        if self.signals is not None:
+            self.tail = LogTail(
+                "analytics log",
+                self.log.after,
+                _seq,
+                self._tailed,
+                poll_seconds=s.cluster_log_poll_seconds,
+            )
+            self.tail.start_at(upto)
+            nursery.start_soon(self.tail.run)
         nursery.start_soon(
             self._every, s.dashboard_push_interval_seconds, lambda: events.push_dashboards(self)
         )
@@ -249,7 +278,13 @@ class Analytics:
 
     async def after_commit(self, appended: Appended) -> CurrentStats:
         """Tell the metrics, the live feed and every follower of the committed events (before
-        the ingest answers); returns the ``current_stats`` of the answer."""
+        the ingest answers); returns the ``current_stats`` of the answer.
+
+        In a cluster the views follow the log instead (:meth:`_tailed`, on every node): the
+        other nodes are woken, and the answer waits until this node's tail has passed the
+        events just committed (read your writes)."""
+        if self.tail is not None:
+            return await self._after_commit_in_cluster(appended)
         stats: CurrentStats = await self.aggregator.ask(
             lambda reply: Ingested(appended.events, reply)
         )
@@ -260,6 +295,31 @@ class Analytics:
         if self.stats_source is not None:
             stats = await self.stats_source.current_stats()
         return stats
+
+    async def _after_commit_in_cluster(self, appended: Appended) -> CurrentStats:
+        assert self.tail is not None and self.signals is not None
+        if appended.events:
+            last = max(e.seq for e in appended.events)
+            self.signals.publish(LOG_CHANNEL, b"%d" % last)
+            await self.tail.caught_up(last)
+        if self.stats_source is not None:
+            return await self.stats_source.current_stats()
+        stats: CurrentStats = await self.aggregator.ask(GetCurrentStats)
+        return stats
+
+    async def _hinted(self, payload: bytes) -> None:
+        if self.tail is not None:
+            self.tail.poke()
+
+    async def _tailed(self, logged: list[Event]) -> None:
+        """Events the tail read from the log: to every view, one ingest request at a time (as
+        the single node's ingest tells them)."""
+        for batch in by_request(logged):
+            committed = tuple(batch)
+            await self.aggregator.tell(Ingested(committed))
+            await self.feed.tell(NewEvents(committed))
+            for follower in self.followers:
+                await follower.committed(committed)
 
     async def request_done(self, done: RequestDone) -> None:
         """Count one ingest request in the performance metrics (a failed one without waiting:

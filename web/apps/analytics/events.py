@@ -109,14 +109,16 @@ def _register_metrics_namespace(app: Analytics) -> None:
 
 # --- pushes --------------------------------------------------------------------------------------
 async def push_dashboards(app: Analytics) -> None:
-    """``dashboard_data`` to every ``/ws/metrics`` dashboard (every push interval)."""
+    """``dashboard_data`` to every ``/ws/metrics`` dashboard of this node (every push interval;
+    each node of a cluster pushes its own, computed from the same log)."""
     if app.metrics_ns.rooms.sessions:
-        await app.metrics_ns.emit("dashboard_data", await app.dashboard())
+        await app.metrics_ns.emit_here("dashboard_data", await app.dashboard())
 
 
 async def publish_events(app: Analytics, events: list[FeedEvent]) -> None:
-    """``events``: one packet of committed events (the live event feed calls this)."""
-    await app.metrics_ns.emit("events", events)
+    """``events``: one packet of committed events (the live event feed calls this; in a
+    cluster each node's feed follows the log for its own dashboards)."""
+    await app.metrics_ns.emit_here("events", events)
 
 
 async def push_live_metrics(app: Analytics) -> None:
@@ -128,7 +130,7 @@ async def push_live_metrics(app: Analytics) -> None:
     if all(registry.get(r) is None for r in rooms):
         app.sampler.sample()
         return
-    await app.default_ns.emit(LIVE_METRICS, await app.live_metrics(), to=rooms)
+    await app.default_ns.emit_here(LIVE_METRICS, await app.live_metrics(), to=rooms)
 
 
 # --- arguments -----------------------------------------------------------------------------------

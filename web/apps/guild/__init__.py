@@ -73,6 +73,12 @@ Analytics (over the last ``guild_analytics_window_days``, by event time)
 * One aggregator actor per guild (created on first use, supervised, kept while the server runs);
   its memory is a small tuple per event in the window plus counters per active user.
 
+In a cluster (``redis_url``) every node follows the one guild log (:mod:`actors.guild.follow`):
+an ingest on any node is counted by every node's aggregator of that guild, in ``seq`` order, and
+each node sends the live events and ``alert:multiClient`` to its own members; the throttle of
+``analytics:update`` is claimed in Redis per guild, so it holds for the cluster (one update per
+interval per guild, whichever node publishes it, to every node's subscribers).
+
 Settings: ``guild_analytics_interval_seconds`` (30), ``guild_analytics_window_days`` (7),
 ``guild_analytics_top_n`` (20), ``guild_ghost_min_typing_events`` (5),
 ``guild_max_subscriptions_per_socket`` (50), ``guild_events_per_bot_per_second`` (500, 0: off),
@@ -86,8 +92,10 @@ import logging
 
 import trio
 
+from actors.cluster.claims import Claims
 from actors.guild import persist
 from actors.guild.aggregator import GuildAggregator, GuildConfig, Guilds, IngestResult
+from actors.guild.follow import CHANNEL, GuildLog
 from actors.guild.model import GuildEvent, GuildEventError, Limits, parse_events
 from actors.identity import Identity
 from actors.ratelimit import SlidingWindowLimiter
@@ -126,6 +134,19 @@ class GuildMonitor:
         )
         self.ns: Namespace = runtime.namespace("/")
         self.guilds = Guilds(self._make_guild)
+        # a cluster: every node follows the guild log; the analytics throttle is claimed
+        self.claims: Claims | None = None
+        self.guild_log: GuildLog | None = None
+        signals = runtime.signals
+        if signals is not None:
+            self.claims = Claims(signals)
+            self.guild_log = GuildLog(
+                self.store,
+                self.guilds,
+                lambda seq: signals.publish(CHANNEL, b"%d" % seq),
+                poll_seconds=s.cluster_log_poll_seconds,
+            )
+            signals.on(CHANNEL, self._hinted)
         self.store.add_schema(*persist.SCHEMA)
         events.register(self)
         runtime.add_blueprint(rest.blueprint(self))
@@ -134,11 +155,23 @@ class GuildMonitor:
 
     def _make_guild(self, guild_id: str) -> GuildAggregator:
         return GuildAggregator(
-            guild_id, store=self.store, clock=self.clock, publisher=self.ns, config=self.config
+            guild_id,
+            store=self.store,
+            clock=self.clock,
+            publisher=self.ns,
+            config=self.config,
+            follow_log=self.guild_log is not None,
+            throttle=self.claims,
         )
 
     async def start(self, nursery: trio.Nursery) -> None:
         self.guilds.start(nursery)
+        if self.guild_log is not None:
+            await self.guild_log.start(nursery)
+
+    async def _hinted(self, payload: bytes) -> None:
+        if self.guild_log is not None:
+            self.guild_log.hinted()
 
     async def _expire_events(self) -> int:
         """Retention: guild events older than ``event_retention_days`` (longer than the
@@ -167,7 +200,10 @@ class GuildMonitor:
             raise ApiError(400, str(err)) from None
         self._take(identity.user_id, accepted)
         try:
-            result: IngestResult = await self.guilds.ingest(guild_id, accepted)
+            if self.guild_log is not None:
+                result: IngestResult = await self.guild_log.ingest(accepted)
+            else:
+                result = await self.guilds.ingest(guild_id, accepted)
         except Exception as exc:
             log.error("guild %s: ingest failed: %s", guild_id, exc)
             raise ApiError(503, "Events could not be stored; please retry") from None

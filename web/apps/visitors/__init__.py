@@ -83,6 +83,9 @@ Decisions where the seed is silent:
   ``total_dashboards`` counts the visitor feed's dashboards (both listeners).
 * Sessions and today's counters are rebuilt from the log on start (events stamped since midnight
   UTC yesterday); dashboard actions are kept in the database (:mod:`actors.visitors.actions`).
+* Events are applied at the time the server received them (a request's events share it), so
+  every node of a cluster, following the same log, computes the same sessions, feed messages and
+  alert decisions; ``total_dashboards`` and the ``/api/status`` figures are the node's own.
 
 The package: :mod:`~web.apps.visitors.rest` (the REST reads and ``/api/status``),
 :mod:`~web.apps.visitors.feed` (both listeners of the raw feed), :mod:`~web.apps.visitors.schemas`
