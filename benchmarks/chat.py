@@ -61,14 +61,16 @@ async def create_chats(port: int, rooms: int, per_room: int) -> list[str]:
     return chat_ids
 
 
-async def connect_members(port: int, members: list[tuple[str, str]]) -> list[FrameReader]:
-    """Connect one client per ``(user, chat id)``, joined to its chat, in that order."""
+async def connect_members(ports: list[int], members: list[tuple[str, str]]) -> list[FrameReader]:
+    """Connect one client per ``(user, chat id)``, joined to its chat, in that order; member
+    ``i`` on ``ports[i % len(ports)]`` (the nodes of a cluster take turns)."""
     clients: list[Client | None] = [None] * len(members)
     async with trio.open_nursery() as nursery:
         limiter = trio.CapacityLimiter(50)
 
         async def connect(index: int, user: str, chat_id: str) -> None:
             async with limiter:
+                port = ports[index % len(ports)]
                 client = await Client.connect("127.0.0.1", port, namespace="/chat")
                 nursery.start_soon(client.read_loop)
                 await client.join_namespace({"token": token(user)})
@@ -134,8 +136,8 @@ def chat_phase(
     return state["acks"], state["refused"], ack_latencies, latencies, elapsed
 
 
-def _worker(port: int, members: list[tuple[str, str]], seconds: float, pipe: Any) -> None:
-    readers = trio.run(connect_members, port, members)
+def _worker(ports: list[int], members: list[tuple[str, str]], seconds: float, pipe: Any) -> None:
+    readers = trio.run(connect_members, ports, members)
     pipe.send("ready")
     pipe.recv()
     pipe.send(chat_phase(readers, [c for _, c in members], seconds))
@@ -145,13 +147,20 @@ def _worker(port: int, members: list[tuple[str, str]], seconds: float, pipe: Any
 
 
 def bench(
-    port: int, rooms: int, per_room: int, seconds: float, server_pid: int = 0, procs: int = 1
+    port: int | list[int],
+    rooms: int,
+    per_room: int,
+    seconds: float,
+    server_pid: int = 0,
+    procs: int = 1,
 ) -> dict[str, float]:
-    chat_ids = trio.run(create_chats, port, rooms, per_room)
+    """``port``: the server, or the nodes of a cluster (members spread over them)."""
+    ports = [port] if isinstance(port, int) else port
+    chat_ids = trio.run(create_chats, ports[0], rooms, per_room)
     members = [(user_of(i), chat_ids[i // per_room]) for i in range(rooms * per_room)]
     meter = Meter(server_pid, coordinator_works=procs <= 1)
     if procs <= 1:
-        readers = trio.run(connect_members, port, members)
+        readers = trio.run(connect_members, ports, members)
         meter.start()
         results = [chat_phase(readers, [c for _, c in members], seconds)]
         for reader in readers:
@@ -162,7 +171,7 @@ def bench(
         for p in range(procs):
             share = [m for i, m in enumerate(members) if (i // per_room) % procs == p]
             ours, theirs = context.Pipe()
-            process = context.Process(target=_worker, args=(port, share, seconds, theirs))
+            process = context.Process(target=_worker, args=(ports, share, seconds, theirs))
             process.start()
             workers.append((process, ours))
         for process, pipe in workers:

@@ -192,16 +192,25 @@ def request_bytes(host: str, port: int, body: bytes) -> bytes:
 
 
 def bench(
-    url: str, token: str, batch: int, seconds: float, concurrency: int, server_pid: int = 0
+    url: str,
+    token: str,
+    batch: int,
+    seconds: float,
+    concurrency: int,
+    server_pid: int = 0,
+    other_ports: tuple[int, ...] = (),
 ) -> dict[str, Any]:
+    """``other_ports``: the other nodes of a cluster on the same host (the connections take
+    turns); the count is read back from ``url``'s node."""
     parts = urlsplit(url)
-    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    host, first = parts.hostname or "127.0.0.1", parts.port or 80
+    ports = [first, *other_ports]
     requests = [
-        [request_bytes(host, port, make_batch(c, n, batch)) for n in range(8)]
+        [request_bytes(host, ports[c % len(ports)], make_batch(c, n, batch)) for n in range(8)]
         for c in range(concurrency)
     ]
     start_count = total_events(url, token)
-    connections = [Connection(host, port, r) for r in requests]
+    connections = [Connection(host, ports[c % len(ports)], r) for c, r in enumerate(requests)]
     warm = ingest_phase(connections, 0.0)  # one request per connection, not measured
     meter = Meter(server_pid)
     meter.start()
