@@ -58,7 +58,8 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 
 # the applications' suites again with every server on PostgreSQL (a private one the tests start)
-POSTGRES_SUITES := tests/web/apps tests/web/sockets/test_recovery.py tests/web/test_operations.py
+POSTGRES_SUITES := tests/web/apps/chat tests/web/apps/analytics tests/web/apps/visitors \
+  tests/web/apps/guild tests/web/sockets/test_recovery.py tests/web/test_operations.py
 
 test: $(STAMP) tests/node_modules/.installed chromium cluster-tools
 	$(BIN)/ruff check actors protocol web tests benchmarks
