@@ -16,7 +16,7 @@ from tests.cluster.helpers import LoadBalancer, ProductCluster, RedisServer
 from tests.support.clients.chat import Client, create_chat
 from tests.support.clients.scenarios import close_all, run
 from tests.support.tokens import CHAT_SECRET, Tokens
-from tests.support.waiting import wait_until_blocking
+from tests.support.waiting import wait_until_asyncio, wait_until_blocking
 from tests.web.apps.analytics.test_dashboard import without_performance
 
 FLAGS = (
@@ -26,6 +26,7 @@ FLAGS = (
     "--chat-resync-interval-seconds", "1",
 )  # fmt: skip
 WAIT = 20.0
+LOAD_MESSAGES = 60  # acknowledged before the restart, and again after it
 
 
 def test_redis_restarted_under_chat_and_ingest_load(
@@ -61,7 +62,7 @@ def test_redis_restarted_under_chat_and_ingest_load(
                     if answer.get("success"):
                         acked.append(answer["sentMessage"]["id"])
                     k += 1
-                    await asyncio.sleep(0.01)
+                    await asyncio.sleep(0.01)  # pacing a steady load, not a wait
 
             async def keep_posting() -> None:
                 nonlocal events_acked
@@ -82,17 +83,17 @@ def test_redis_restarted_under_chat_and_ingest_load(
                         if answer is not None and answer.status_code == 200:
                             events_acked += int(answer.json()["data"]["stored"])
                         b += 1
-                        await asyncio.sleep(0.02)
+                        await asyncio.sleep(0.02)  # pacing a steady load, not a wait
 
             tasks = [asyncio.create_task(keep_sending(s, i)) for i, s in enumerate(senders)]
             tasks.append(asyncio.create_task(keep_posting()))
-            await asyncio.sleep(1.0)
+            await wait_until_asyncio(lambda: len(acked) >= LOAD_MESSAGES, WAIT)  # load running
             before = len(acked)
             await asyncio.to_thread(redis.restart)  # its data is gone: nothing on disk
-            await asyncio.sleep(2.0)
+            # the chat goes on after it: as many again acknowledged on the far side
+            await wait_until_asyncio(lambda: len(acked) >= before + LOAD_MESSAGES, WAIT)
             stop.set()
             await asyncio.gather(*tasks)
-            assert before > 10 and len(acked) > before  # the chat worked on both sides of it
             stored = nodes.nodes[0].query(
                 "SELECT id FROM chat_messages WHERE chat_id = ? ORDER BY chat_seq", chat
             )
